@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the stack (editable) into the active Python environment, with the test tools when called
+# as `./install.sh test`. An existing torch (e.g. your CUDA build) is kept; torch==2.13.0 is
+# installed only where no torch is present. Rerunning is cheap: it skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+extras=${1:-}
+
+stamp=".install-stamp"
+want="$(cat pyproject.toml | sha1sum | cut -c1-12)-${extras}-$($PYTHON -c 'import sys; print(sys.executable)')"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && $PYTHON -c "import nequip, torch" 2>/dev/null; then
+    exit 0
+fi
+
+if ! $PYTHON -c "import torch" 2>/dev/null; then
+    echo "install.sh: no torch found; installing torch==2.13.0"
+    $PYTHON -m pip install --quiet "torch==2.13.0"
+fi
+echo "install.sh: using torch $($PYTHON -c 'import torch; print(torch.__version__)')"
+spec="."
+[ -n "$extras" ] && spec=".[$extras]"
+$PYTHON -m pip install --quiet -e "$spec"
+echo "$want" > "$stamp"

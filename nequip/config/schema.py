@@ -1,0 +1,87 @@
+"""The training config: one YAML file, read top to bottom, validated against these dataclasses.
+
+Every key has a default that works except ``type_names``, ``r_max`` and ``data.train``. The
+``model:`` section is checked against the dataclass of its ``kind`` (see nequip.model.registry).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+
+@dataclass
+class DataConfig:
+    train: str = "???"  # ASE-readable file (extxyz, ...) or our HDF5 (.h5)
+    val: Optional[str] = None  # if null, split from train by `split`
+    test: Optional[str] = None
+    split: List[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test fractions
+    seed: int = 0  # of the split permutation
+    batch_size: int = 5  # frames per step (per device)
+    val_batch_size: int = 10
+    num_workers: int = 0
+
+
+@dataclass
+class LossConfig:
+    energy: float = 1.0  # coefficient of the per-atom energy term
+    forces: float = 1.0
+    stress: float = 0.0
+    function: str = "mse"  # mse | huber
+    huber_delta: float = 0.01
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"  # adam | adamw
+    lr: float = 0.005
+    weight_decay: float = 0.0
+    amsgrad: bool = False
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "plateau"  # plateau (on val/loss) | cosine | none
+    factor: float = 0.5
+    patience: int = 10
+    min_lr: float = 1.0e-6
+
+
+@dataclass
+class TrainerConfig:
+    """Forwarded to ``lightning.Trainer``."""
+
+    max_epochs: int = 100
+    max_steps: int = -1
+    max_time: Optional[str] = None  # "DD:HH:MM:SS"
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    gradient_clip_val: Optional[float] = None
+    log_every_n_steps: int = 10
+    check_val_every_n_epoch: int = 1
+    enable_progress_bar: bool = True
+
+
+@dataclass
+class LoggingConfig:
+    loggers: List[str] = field(default_factory=lambda: ["csv"])  # csv | tensorboard | wandb
+    wandb_project: str = "nequip"
+    wandb_mode: str = "offline"  # offline unless you set online and are logged in
+
+
+@dataclass
+class TrainConfig:
+    run_dir: str = "results/run"  # checkpoints, logs and the resolved config go here
+    seed: int = 0
+    resume: bool = True  # continue from run_dir/checkpoints/last.ckpt when it exists
+    type_names: List[str] = field(default_factory=lambda: ["???"])  # chemical symbols; order = type index
+    r_max: float = -1.0  # cutoff radius, Å
+    model_dtype: str = "float64"  # float64 | float32
+    ema_decay: float = 0.99  # 0 disables EMA
+    model: Dict[str, Any] = field(default_factory=lambda: {"kind": "nequip"})
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)

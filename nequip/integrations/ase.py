@@ -1,0 +1,69 @@
+"""ASE calculator for trained models: energy, free_energy, forces, stress and per-atom energies.
+
+    from nequip.integrations.ase import NequIPCalculator
+    atoms.calc = NequIPCalculator.from_file("results/tutorial/checkpoints/best.ckpt", device="cpu")
+"""
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from ..data import keys
+from ..data.atomic_data import frame_from_arrays
+from ..data.type_mapper import TypeMapper
+from ..model.io import load_model
+
+
+class NequIPCalculator(Calculator):
+    """Wraps a model (AtomicDataDict in, energies/forces/stress out) for ASE.
+
+    Stress (eV/Å^3, ASE sign and Voigt order) is available for periodic cells only; asking for it on a
+    non-periodic system raises ``PropertyNotImplementedError``. A species outside the model's
+    ``type_names`` raises ``ValueError`` naming it.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
+
+    def __init__(self, model: torch.nn.Module, spec: Dict[str, Any], device: str = "cpu", **kwargs):
+        super().__init__(**kwargs)
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.spec = spec
+        self.type_mapper = TypeMapper(spec["type_names"])
+        self.r_max = float(spec["r_max"])
+        self.dtype = {"float32": torch.float32, "float64": torch.float64}[spec["dtype"]]
+
+    @classmethod
+    def from_file(cls, path: str, device: str = "cpu", **kwargs) -> "NequIPCalculator":
+        """Loads a model file (training checkpoint ``.ckpt``)."""
+        model, spec = load_model(path, device=device)
+        return cls(model, spec, device=device, **kwargs)
+
+    def calculate(
+        self, atoms=None, properties: Optional[List[str]] = None, system_changes: List[str] = all_changes
+    ) -> None:
+        properties = properties or ["energy"]
+        super().calculate(atoms, properties, system_changes)
+        periodic = bool(np.all(self.atoms.pbc)) and self.atoms.cell.volume > 0
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError("stress needs a periodic cell with pbc=True in all three directions")
+        atoms = self.atoms
+        data = frame_from_arrays(
+            atoms.positions, atoms.numbers, atoms.cell.array, atoms.pbc, {}, self.type_mapper, self.r_max,
+            where="the atoms given to NequIPCalculator", dtype=self.dtype,
+        )
+        data = {k: v.to(self.device) for k, v in data.items()}
+        out = self.model(data)
+        energy = float(out[keys.TOTAL_ENERGY].detach().sum().cpu())
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": out[keys.FORCES].detach().cpu().numpy().astype(np.float64),
+            "energies": out[keys.ATOMIC_ENERGY].detach().cpu().numpy().astype(np.float64),
+        }
+        if periodic:
+            stress = out[keys.STRESS].detach().cpu().numpy()[0].astype(np.float64)
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

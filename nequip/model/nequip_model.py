@@ -1,0 +1,90 @@
+"""The NequIP model: chemical embedding, edge geometry, interaction blocks, per-type scaled energy
+readout, forces and stress by autograd."""
+
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from e3nn import o3
+
+from ..nn.edges import EdgeSphericalHarmonics, EdgeVectors, RadialEdgeEmbedding
+from ..nn.embedding import AtomwiseLinear, OneHotTypes
+from ..nn.forces import ForceStressOutput
+from ..nn.interaction import InteractionBlock, hidden_irreps
+from ..nn.readout import AtomicEnergyReadout, PerTypeScaleShift, TotalEnergySum
+from ..nn.sequential import SequentialGraphNetwork
+
+
+@dataclass
+class NequIPConfig:
+    """Hyperparameters of the ``model:`` section for ``kind: nequip``.
+
+    ``avg_num_neighbors``, ``per_type_energy_shifts`` and ``per_type_energy_scales`` left at ``null``
+    are computed from the training set (mean neighbors, least-squares per-type energies, force RMS).
+    """
+
+    kind: str = "nequip"
+    num_layers: int = 3
+    l_max: int = 2
+    parity: bool = True
+    num_features: int = 32
+    num_bessels: int = 8
+    bessel_trainable: bool = False
+    cutoff_p: int = 6
+    radial_mlp_depth: int = 2
+    radial_mlp_width: int = 64
+    resnet: bool = True
+    tp_backend: str = "reference"
+    avg_num_neighbors: Any = None
+    per_type_energy_shifts: Any = None
+    per_type_energy_scales: Any = None
+    scale_shift_trainable: bool = False
+
+
+def build_nequip(spec: Dict[str, Any]) -> ForceStressOutput:
+    """Builds the model from a resolved spec (see :func:`nequip.model.spec.resolve_model_spec`)."""
+    hp = spec["model"]
+    num_types = len(spec["type_names"])
+    steps = {}
+
+    def add(name, make):
+        upstream = list(steps.values())[-1].irreps_out if steps else None
+        steps[name] = make(upstream)
+
+    add("one_hot", lambda up: OneHotTypes(num_types, irreps_in=up))
+    add("edge_vectors", lambda up: EdgeVectors(irreps_in=up))
+    add("spherical_harmonics", lambda up: EdgeSphericalHarmonics(hp["l_max"], irreps_in=up))
+    add(
+        "radial_embedding",
+        lambda up: RadialEdgeEmbedding(
+            spec["r_max"], hp["num_bessels"], hp["bessel_trainable"], hp["cutoff_p"], irreps_in=up
+        ),
+    )
+    add(
+        "chemical_embedding",
+        lambda up: AtomwiseLinear(
+            o3.Irreps(f"{hp['num_features']}x0e"), field="node_attrs", out_field="node_features", irreps_in=up
+        ),
+    )
+    target = hidden_irreps(hp["num_features"], hp["l_max"], hp["parity"])
+    for layer in range(hp["num_layers"]):
+        add(
+            f"interaction_{layer}",
+            lambda up: InteractionBlock(
+                target,
+                avg_num_neighbors=hp["avg_num_neighbors"],
+                radial_mlp_depth=hp["radial_mlp_depth"],
+                radial_mlp_width=hp["radial_mlp_width"],
+                tp_backend=hp["tp_backend"],
+                resnet=hp["resnet"],
+                irreps_in=up,
+            ),
+        )
+    add("readout", lambda up: AtomicEnergyReadout(irreps_in=up))
+    add(
+        "scale_shift",
+        lambda up: PerTypeScaleShift(
+            hp["per_type_energy_scales"], hp["per_type_energy_shifts"], hp["scale_shift_trainable"], irreps_in=up
+        ),
+    )
+    add("total_energy", lambda up: TotalEnergySum(irreps_in=up))
+    return ForceStressOutput(SequentialGraphNetwork(steps))

@@ -1,0 +1,111 @@
+"""``nequip-train CONFIG.yaml [key=value ...]``: train a model; rerunning resumes from last.ckpt."""
+
+import argparse
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from ..config import ConfigError, load_config
+from ..data.datamodule import AtomicDataModule
+from ..model import resolve_model_spec
+from ..model.io import read_checkpoint
+from ..model.spec import DTYPES
+from ..train.lightning_module import NequIPLightningModule
+from ..train.trainer import best_checkpoint, build_trainer, last_checkpoint
+from ..utils.atomic import atomic_write_text
+from ..utils.cli import run_cli
+
+EXIT_INTERRUPTED = 3
+
+
+def build_datamodule(config: Dict[str, Any]) -> AtomicDataModule:
+    data = config["data"]
+    return AtomicDataModule(
+        type_names=config["type_names"],
+        r_max=config["r_max"],
+        train=data["train"],
+        val=data["val"],
+        test=data["test"],
+        split=tuple(data["split"]),
+        seed=data["seed"],
+        batch_size=data["batch_size"],
+        val_batch_size=data["val_batch_size"],
+        num_workers=data["num_workers"],
+        dtype=DTYPES[config["model_dtype"]],
+    )
+
+
+def _resumed_spec(path: str, config: Dict[str, Any]) -> Dict[str, Any]:
+    spec = read_checkpoint(path)["hyper_parameters"]["spec"]
+    if spec["type_names"] != list(config["type_names"]) or spec["r_max"] != float(config["r_max"]):
+        raise ConfigError(
+            f"{path} was trained with type_names {spec['type_names']} and r_max {spec['r_max']}, which differ from "
+            "the config; use another run_dir or set resume=false to start over"
+        )
+    return spec
+
+
+def train(config: Dict[str, Any]) -> Dict[str, float]:
+    """Fits (or resumes), then tests the best checkpoint when test data exist; returns final metrics."""
+    L.seed_everything(config["seed"], workers=True, verbose=False)
+    run_dir = config["run_dir"]
+    last = last_checkpoint(run_dir)
+    resume = config["resume"] and os.path.exists(last)
+    datamodule = build_datamodule(config)
+    if resume:
+        spec = _resumed_spec(last, config)
+        print(f"resuming from {last}")
+    else:
+        spec = resolve_model_spec(
+            config["model"], config["type_names"], config["r_max"], config["model_dtype"], datamodule.training_statistics()
+        )
+    train_config = {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay")}
+    module = NequIPLightningModule(spec, train_config)
+    os.makedirs(run_dir, exist_ok=True)
+    atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(config, sort_keys=False))
+    trainer = build_trainer(config)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if config["data"]["test"] is not None or config["data"]["split"][2] > 0:
+        best = best_checkpoint(run_dir)
+        (results,) = trainer.test(module, datamodule=datamodule, ckpt_path=best if os.path.exists(best) else None, verbose=False)
+        metrics.update(results)
+    return metrics
+
+
+def _summary(config: Dict[str, Any], metrics: Dict[str, float]) -> str:
+    lines = [f"run directory: {os.path.abspath(config['run_dir'])}", f"best checkpoint: {best_checkpoint(config['run_dir'])}"]
+    for stage in ("val", "test"):
+        for name, unit, scale in (("energy_per_atom_mae", "meV/atom", 1e3), ("forces_mae", "meV/Å", 1e3)):
+            key = f"{stage}/{name}"
+            if key in metrics:
+                lines.append(f"{key}: {metrics[key] * scale:.2f} {unit}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="nequip-train", description=__doc__)
+    parser.add_argument("config", help="YAML config file (see configs/)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_epochs=10")
+    args = parser.parse_args(argv)
+
+    def run() -> int:
+        config = load_config(args.config, args.overrides)
+        try:
+            metrics = train(config)
+        except SIGTERMException:
+            print(f"nequip-train: interrupted; state saved in {last_checkpoint(config['run_dir'])}; rerun to resume")
+            return EXIT_INTERRUPTED
+        print(_summary(config, metrics))
+        return 0
+
+    return run_cli("nequip-train", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The LightningModule: the science of training (model, loss, metrics, EMA, optimizer, schedule).
+Devices, DDP, checkpoints and loggers belong to the Trainer (see :mod:`.trainer`)."""
+
+from typing import Any, Dict
+
+import lightning as L
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ..data import keys
+from ..model import build_model
+from .loss import EnergyForceStressLoss
+from .metrics import ModelMetrics
+
+
+class NequIPLightningModule(L.LightningModule):
+    """Trains a model built from ``spec`` (see nequip.model.spec) with the ``train_config`` sections
+    ``loss``, ``optimizer``, ``scheduler`` and ``ema_decay`` of the validated config.
+
+    With EMA on, validation, test and export use the EMA weights (``self.ema.module``).
+    """
+
+    def __init__(self, spec: Dict[str, Any], train_config: Dict[str, Any]):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(spec)
+        decay = train_config["ema_decay"]
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+            if decay > 0
+            else None
+        )
+        self.loss_fn = EnergyForceStressLoss(**train_config["loss"])
+        self.metrics = torch.nn.ModuleDict({stage: ModelMetrics(spec["type_names"]) for stage in ("train", "val", "test")})
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights used for validation, test and export: EMA if enabled."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def forward(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        return self.eval_model(batch)
+
+    def training_step(self, batch: Dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        pred = self.model(batch)
+        loss, terms = self.loss_fn(pred, batch)
+        num_frames = int(batch[keys.NUM_ATOMS].shape[0])
+        self.log("train/loss", loss, prog_bar=True, batch_size=num_frames)
+        for name, value in terms.items():
+            self.log(f"train/loss_{name}", value, batch_size=num_frames)
+        self.metrics["train"].update(pred, batch)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def _evaluate(self, batch: Dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        with torch.enable_grad():  # forces and stress are derivatives, also outside training
+            pred = self.eval_model(batch)
+        loss, _ = self.loss_fn(pred, batch)
+        self.log(f"{stage}/loss", loss, batch_size=int(batch[keys.NUM_ATOMS].shape[0]), sync_dist=True, prog_bar=stage == "val")
+        self.metrics[stage].update(pred, batch)
+        return loss
+
+    def validation_step(self, batch: Dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, "val")
+
+    def test_step(self, batch: Dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, "test")
+
+    def _log_metrics(self, stage: str) -> None:
+        for name, value in self.metrics[stage].compute().items():
+            self.log(f"{stage}/{name}", value, prog_bar=stage == "val" and name == "forces_mae")
+        self.metrics[stage].reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def configure_optimizers(self):
+        opt = self.hparams.train_config["optimizer"]
+        sched = self.hparams.train_config["scheduler"]
+        optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[opt["name"]]
+        optimizer = optimizer_class(
+            self.model.parameters(), lr=opt["lr"], weight_decay=opt["weight_decay"], amsgrad=opt["amsgrad"]
+        )
+        if sched["name"] == "none":
+            return optimizer
+        if sched["name"] == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=sched["factor"], patience=sched["patience"], min_lr=sched["min_lr"]
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"}}
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, int(self.trainer.estimated_stepping_batches)), eta_min=sched["min_lr"]
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,69 @@
+"""Builds the ``lightning.Trainer`` from the validated config: loggers, checkpoints, interrupts."""
+
+import os
+from typing import Any, Dict, List
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+from .callbacks import SaveOnInterrupt
+from .checkpoint_io import AtomicCheckpointIO
+
+
+def checkpoint_dir(run_dir: str) -> str:
+    return os.path.join(run_dir, "checkpoints")
+
+
+def last_checkpoint(run_dir: str) -> str:
+    return os.path.join(checkpoint_dir(run_dir), "last.ckpt")
+
+
+def best_checkpoint(run_dir: str) -> str:
+    return os.path.join(checkpoint_dir(run_dir), "best.ckpt")
+
+
+def _loggers(config: Dict[str, Any]) -> List[Any]:
+    run_dir, logging = config["run_dir"], config["logging"]
+    loggers = []
+    for name in logging["loggers"]:
+        if name == "csv":
+            loggers.append(L.pytorch.loggers.CSVLogger(run_dir, name="logs", version=""))
+        elif name == "tensorboard":
+            loggers.append(L.pytorch.loggers.TensorBoardLogger(run_dir, name="tensorboard", version=""))
+        elif name == "wandb":
+            try:
+                import wandb  # noqa: F401
+            except ImportError:
+                raise ValueError("logging.loggers has 'wandb' but wandb is not installed: pip install wandb") from None
+            loggers.append(
+                L.pytorch.loggers.WandbLogger(
+                    project=logging["wandb_project"], save_dir=run_dir, offline=logging["wandb_mode"] != "online",
+                    mode=logging["wandb_mode"],
+                )
+            )
+    return loggers
+
+
+def build_trainer(config: Dict[str, Any]) -> L.Trainer:
+    """A Trainer writing to ``run_dir``: ``checkpoints/last.ckpt`` (every epoch and on interrupt),
+    ``checkpoints/best.ckpt`` (lowest ``val/loss``), logs under ``logs/`` (CSV) and others."""
+    run_dir = config["run_dir"]
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=checkpoint_dir(run_dir), filename="best", monitor="val/loss", mode="min",
+            save_last=True, save_top_k=1, enable_version_counter=False,
+        ),
+        SaveOnInterrupt(last_checkpoint(run_dir)),
+    ]
+    loggers = _loggers(config)
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    return L.Trainer(
+        default_root_dir=run_dir,
+        logger=loggers or False,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        inference_mode=False,  # validation needs autograd for forces
+        num_sanity_val_steps=0,
+        **config["trainer"],
+    )
