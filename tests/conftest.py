@@ -26,3 +26,22 @@ def float64_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+TINY_MODEL = [
+    "model.num_layers=2", "model.l_max=1", "model.num_features=4", "model.radial_mlp_width=8",
+    "model.radial_mlp_depth=1", "data.batch_size=4", "data.val_batch_size=8", "data.split=[0.5,0.25,0.25]",
+    "trainer.enable_progress_bar=false", "num_threads=1",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, emt_xyz):
+    """best.ckpt of a 2-epoch float64 training run on the Cu-Au EMT set."""
+    from nequip.scripts.train import main
+
+    folder = tmp_path_factory.mktemp("trained")
+    config = folder / "config.yaml"
+    config.write_text(f"type_names: [Cu, Au]\nr_max: 3.6\nmodel: {{kind: nequip}}\ndata: {{train: {emt_xyz}}}\n")
+    assert main([str(config), f"run_dir={folder / 'run'}", "trainer.max_epochs=2", *TINY_MODEL]) == 0
+    return str(folder / "run" / "checkpoints" / "best.ckpt")

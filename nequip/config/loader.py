@@ -146,8 +146,8 @@ def _check_values(config: Dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: data file '{data[key]}' (key data.{key}) not found")
         data[key] = resolved
     split = data["split"]
-    if len(split) != 3 or any(s < 0 for s in split) or sum(split) > 1.0 + 1e-9 or split[0] <= 0:
-        raise ConfigError(f"{source}: data.split must be three fractions (train, val, test) summing to at most 1, got {split}")
+    if len(split) != 3 or any(s < 0 for s in split) or abs(sum(split) - 1.0) > 1e-6 or split[0] <= 0:
+        raise ConfigError(f"{source}: data.split must be three fractions (train, val, test) summing to 1, got {split}")
     if data["batch_size"] < 1 or data["val_batch_size"] < 1:
         raise ConfigError(f"{source}: data.batch_size and data.val_batch_size must be >= 1")
     if not 0.0 <= config["ema_decay"] < 1.0:

@@ -11,9 +11,10 @@ from typing import Any, Dict, List, Optional
 @dataclass
 class DataConfig:
     train: str = "???"  # ASE-readable file (extxyz, ...) or our HDF5 (.h5)
-    val: Optional[str] = None  # if null, split from train by `split`
+    val: Optional[str] = None  # if null, split off the train file by `split`
     test: Optional[str] = None
-    split: List[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test fractions
+    # (train, val, test) fractions of the train file; a part given as its own file is not split off
+    split: List[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0  # of the split permutation
     batch_size: int = 5  # frames per step (per device)
     val_batch_size: int = 10
@@ -77,6 +78,7 @@ class TrainConfig:
     type_names: List[str] = field(default_factory=lambda: ["???"])  # chemical symbols; order = type index
     r_max: float = -1.0  # cutoff radius, Å
     model_dtype: str = "float64"  # float64 | float32
+    num_threads: Optional[int] = None  # torch CPU threads per process; null = torch's default
     ema_decay: float = 0.99  # 0 disables EMA
     model: Dict[str, Any] = field(default_factory=lambda: {"kind": "nequip"})
     data: DataConfig = field(default_factory=DataConfig)

@@ -31,7 +31,7 @@ class NequIPLightningModule(L.LightningModule):
             else None
         )
         self.loss_fn = EnergyForceStressLoss(**train_config["loss"])
-        self.metrics = torch.nn.ModuleDict({stage: ModelMetrics(spec["type_names"]) for stage in ("train", "val", "test")})
+        self.metrics = torch.nn.ModuleDict({f"{stage}_metrics": ModelMetrics(spec["type_names"]) for stage in ("train", "val", "test")})
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -45,10 +45,10 @@ class NequIPLightningModule(L.LightningModule):
         pred = self.model(batch)
         loss, terms = self.loss_fn(pred, batch)
         num_frames = int(batch[keys.NUM_ATOMS].shape[0])
-        self.log("train/loss", loss, prog_bar=True, batch_size=num_frames)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=num_frames)
         for name, value in terms.items():
             self.log(f"train/loss_{name}", value, batch_size=num_frames)
-        self.metrics["train"].update(pred, batch)
+        self.metrics["train_metrics"].update(pred, batch)
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -60,7 +60,7 @@ class NequIPLightningModule(L.LightningModule):
             pred = self.eval_model(batch)
         loss, _ = self.loss_fn(pred, batch)
         self.log(f"{stage}/loss", loss, batch_size=int(batch[keys.NUM_ATOMS].shape[0]), sync_dist=True, prog_bar=stage == "val")
-        self.metrics[stage].update(pred, batch)
+        self.metrics[f"{stage}_metrics"].update(pred, batch)
         return loss
 
     def validation_step(self, batch: Dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -70,9 +70,9 @@ class NequIPLightningModule(L.LightningModule):
         return self._evaluate(batch, "test")
 
     def _log_metrics(self, stage: str) -> None:
-        for name, value in self.metrics[stage].compute().items():
+        for name, value in self.metrics[f"{stage}_metrics"].compute().items():
             self.log(f"{stage}/{name}", value, prog_bar=stage == "val" and name == "forces_mae")
-        self.metrics[stage].reset()
+        self.metrics[f"{stage}_metrics"].reset()
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train")

@@ -1,0 +1,161 @@
+"""Lightning DataModule: datasets, splits and DataLoaders (no model knowledge)."""
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import lightning
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from .batching import collate
+from .dataset import load_dataset
+from .sampler import EpochSeededShuffle
+from .statistics import compute_statistics
+from .type_mapper import TypeMapper
+
+
+def _as_dtype(dtype: Union[None, str, torch.dtype]) -> torch.dtype:
+    if dtype is None:
+        return torch.get_default_dtype()
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "float64": torch.float64}
+    if dtype not in names:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return names[dtype]
+
+
+class AtomicDataModule(lightning.LightningDataModule):
+    """Train/val/test datasets and their DataLoaders.
+
+    Args:
+        type_names: chemical symbols in model type order, e.g. ``["Cu"]``.
+        r_max: neighbor-list cutoff, Å.
+        train: path of the training data (extxyz/any ASE format, or nequip ``.h5``).
+        val, test: optional paths of their own files.
+        split: (train, val, test) fractions of the ``train`` file, summing to 1; a part given as
+            its own file is not split off (its fraction goes to training). None: no split.
+        seed: seed of the split permutation and of the training-loader shuffling.
+        batch_size: training batch size (frames). val_batch_size: for val and test.
+        num_workers: DataLoader workers (persistent when > 0).
+        dtype: float dtype of the data, ``torch.float32``/``float64`` or their names
+            (default: torch default dtype).
+
+    Raises:
+        FileNotFoundError / ValueError: from the datasets (messages name the config key
+        ``data.train`` / ``data.val`` / ``data.test``); ValueError for a bad split.
+    """
+
+    def __init__(
+        self,
+        type_names: List[str],
+        r_max: float,
+        train: str,
+        val: Optional[str] = None,
+        test: Optional[str] = None,
+        split: Optional[Tuple[float, float, float]] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        batch_size: int = 5,
+        val_batch_size: int = 10,
+        num_workers: int = 0,
+        dtype: Union[None, str, torch.dtype] = None,
+    ):
+        super().__init__()
+        self.type_mapper = TypeMapper(list(type_names))
+        self.r_max = float(r_max)
+        self.paths = {"train": train, "val": val, "test": test}
+        if split is not None:
+            split = tuple(float(x) for x in split)
+            if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1.0) > 1e-6:
+                raise ValueError(
+                    f"data split must be three non-negative fractions (train, val, test) "
+                    f"summing to 1, got {list(split)}"
+                )
+        self.split = split
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.val_batch_size = int(val_batch_size)
+        self.num_workers = int(num_workers)
+        self.dtype = _as_dtype(dtype)
+        self.train_dataset: Optional[Dataset] = None
+        self.val_dataset: Optional[Dataset] = None
+        self.test_dataset: Optional[Dataset] = None
+        self._statistics: Optional[Dict[str, Any]] = None
+
+    def _load(self, name: str) -> Dataset:
+        return load_dataset(
+            self.paths[name], self.type_mapper, self.r_max, dtype=self.dtype,
+            config_key=f"data.{name}",
+        )
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Build the datasets (idempotent; called by the Trainer on every rank).
+
+        ``split`` partitions the ``train`` file into (train, val, test); a part given as its own
+        file (``val``, ``test``) is not split off, and its fraction goes to training instead.
+        """
+        if self.train_dataset is not None:
+            return
+        full = self._load("train")
+        if self.split is None:
+            self.train_dataset = full
+            self.val_dataset = self._load("val") if self.paths["val"] is not None else None
+            self.test_dataset = self._load("test") if self.paths["test"] is not None else None
+            return
+        fractions = {"train": self.split[0], "val": self.split[1], "test": self.split[2]}
+        for name in ("val", "test"):
+            if self.paths[name] is not None:
+                fractions["train"] += fractions[name]
+                fractions[name] = 0.0
+        n = len(full)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        n_val = min(int(round(fractions["val"] * n)), n)
+        n_test = min(int(round(fractions["test"] * n)), n - n_val)
+        n_train = n - n_val - n_test
+        if n_train == 0:
+            raise ValueError(f"split {list(self.split)} leaves no training frames out of {n}")
+        self.train_dataset = Subset(full, perm[:n_train]) if n_train < n else full
+        for name, part in (("val", perm[n_train : n_train + n_val]), ("test", perm[n_train + n_val :])):
+            if self.paths[name] is not None:
+                dataset = self._load(name)
+            else:
+                dataset = Subset(full, part) if part else None
+            setattr(self, f"{name}_dataset", dataset)
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=EpochSeededShuffle(len(dataset), self.seed) if shuffle else None,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        return self._loader(self.train_dataset, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> Union[DataLoader, Sequence]:
+        self.setup()
+        if self.val_dataset is None:
+            return []
+        return self._loader(self.val_dataset, self.val_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> Union[DataLoader, Sequence]:
+        self.setup()
+        if self.test_dataset is None:
+            return []
+        return self._loader(self.test_dataset, self.val_batch_size, shuffle=False)
+
+    def training_statistics(self) -> Dict[str, Any]:
+        """``compute_statistics`` over the training set (computed once, then cached)."""
+        if self._statistics is None:
+            self.setup()
+            # iterate in batches: fewer Python-level steps than frame by frame
+            loader = DataLoader(
+                self.train_dataset, batch_size=max(self.val_batch_size, 32), shuffle=False,
+                collate_fn=collate, num_workers=self.num_workers,
+            )
+            self._statistics = compute_statistics(loader, self.type_mapper.num_types)
+        return self._statistics

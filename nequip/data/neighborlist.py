@@ -1,0 +1,123 @@
+"""Full neighbor lists with periodic images, computed by vesin (a compiled cell-list library).
+
+An edge ``(i, j, S)`` means: atom ``j`` shifted by the integer lattice vector ``S`` lies within
+``r_max`` of atom ``i``; its vector is ``pos[j] - pos[i] + S @ cell`` (Å). The list is *full*:
+every pair appears in both directions, ``(i, j, S)`` and ``(j, i, -S)``.
+"""
+
+from typing import Tuple
+
+import numpy as np
+from vesin import NeighborList
+
+# Relative tolerance under which the lattice spanned by the periodic cell vectors counts as
+# singular (its volume/area/length relative to the product of the vector lengths).
+_SINGULAR_RTOL = 1e-10
+
+
+def _dummy_box(cell: np.ndarray, pbc: np.ndarray, pos: np.ndarray, r_max: float) -> np.ndarray:
+    """An invertible box equal to ``cell`` along periodic directions.
+
+    Non-periodic cell vectors never produce image shifts, so they are free: they are replaced by
+    vectors orthogonal to the periodic ones, long enough to span the atoms (vesin needs an
+    invertible box). Raises ValueError if the periodic vectors are (nearly) linearly dependent.
+    """
+    periodic = [cell[d] for d in range(3) if pbc[d]]
+    if periodic:
+        p = np.stack(periodic)  # [k, 3]
+        lengths = np.linalg.norm(p, axis=1)
+        # sqrt(det(Gram)) is the k-dimensional volume of the periodic lattice (k = 1, 2, 3)
+        measure = np.sqrt(max(np.linalg.det(p @ p.T), 0.0))
+        if np.any(lengths == 0) or measure <= _SINGULAR_RTOL * np.prod(lengths):
+            dirs = [("a", "b", "c")[d] for d in range(3) if pbc[d]]
+            raise ValueError(
+                f"cell {cell.tolist()} is singular along the periodic direction(s) "
+                f"{', '.join(dirs)} (zero or linearly dependent lattice vectors); give a cell "
+                f"with non-zero volume or set pbc=False along the directions without a cell vector"
+            )
+    # the extent of the atoms plus r_max; any positive length would do, this keeps the
+    # fractional coordinates vesin sees of order one
+    extent = float(np.ptp(pos, axis=0).max()) if len(pos) else 0.0
+    length = extent + r_max + 1.0
+
+    box = np.array(cell, dtype=np.float64, copy=True)
+    basis = [v / np.linalg.norm(v) for v in periodic]
+    # orthonormalise what we have, then complete with orthogonal directions
+    ortho = []
+    for v in basis:
+        w = v - sum((v @ u) * u for u in ortho)
+        ortho.append(w / np.linalg.norm(w))
+    candidates = iter(np.eye(3))
+    for d in range(3):
+        if pbc[d]:
+            continue
+        while True:
+            c = next(candidates)
+            w = c - sum((c @ u) * u for u in ortho)
+            if np.linalg.norm(w) > 1e-6:
+                break
+        w = w / np.linalg.norm(w)
+        ortho.append(w)
+        box[d] = w * length
+    # keep a right-handed box (vesin does not care, but a negative determinant is confusing)
+    if np.linalg.det(box) < 0:
+        for d in range(3):
+            if not pbc[d]:
+                box[d] = -box[d]
+                break
+    return box
+
+
+def neighbor_list(
+    pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, r_max: float
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Full neighbor list of one frame within the cutoff ``r_max`` (strict: length < r_max).
+
+    Args:
+        pos: [N, 3] float, Cartesian positions in Å (need not be wrapped into the cell).
+        cell: [3, 3] float, rows are the lattice vectors in Å (ASE convention). Rows along
+            non-periodic directions are ignored and may be zero (e.g. an all-zero cell for a
+            molecule).
+        pbc: [3] bool, periodicity along each cell vector.
+        r_max: cutoff radius in Å, > 0.
+
+    Returns:
+        edge_index: [2, E] int64, rows (center i, neighbor j).
+        edge_cell_shift: [E, 3] float64, integer lattice shifts S of the neighbor; the edge
+            vector is ``pos[j] - pos[i] + S @ cell``. The list is full (both directions), contains
+            the periodic self-images of an atom (i == j, S != 0) when the cutoff is longer than a
+            cell vector, never the pair (i, i, 0), and is sorted by (i, j).
+
+    Raises:
+        ValueError: on bad shapes, non-positive or non-finite r_max, non-finite positions, or a
+            cell that is singular along a periodic direction.
+    """
+    pos = np.asarray(pos, dtype=np.float64)
+    cell = np.asarray(cell, dtype=np.float64)
+    pbc = np.asarray(pbc, dtype=bool)
+    if pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f"pos must have shape [N, 3], got {list(pos.shape)}")
+    if cell.shape != (3, 3):
+        raise ValueError(f"cell must have shape [3, 3], got {list(cell.shape)}")
+    if pbc.shape != (3,):
+        raise ValueError(f"pbc must have shape [3], got {list(pbc.shape)}")
+    if not (np.isfinite(r_max) and r_max > 0):
+        raise ValueError(f"r_max must be a positive finite number, got {r_max}")
+    if not np.all(np.isfinite(pos)):
+        raise ValueError("positions contain NaN or inf")
+
+    n = len(pos)
+    if n == 0:
+        return np.zeros((2, 0), dtype=np.int64), np.zeros((0, 3), dtype=np.float64)
+
+    box = _dummy_box(cell, pbc, pos, float(r_max))
+    calculator = NeighborList(cutoff=float(r_max), full_list=True, sorted=True)
+    i, j, shifts, d = calculator.compute(pos, box, pbc.tolist(), quantities="ijSd", copy=True)
+    # vesin's cutoff test may include length == r_max; our contract is strict
+    keep = d < r_max
+    # vesin may apply shifts along non-periodic directions (it wraps nothing there, but be safe):
+    # such shifts would be meaningless with the real (possibly zero) cell vector
+    keep &= np.all((shifts == 0) | pbc[None, :], axis=1)
+    edge_index = np.stack([i[keep], j[keep]]).astype(np.int64)
+    edge_cell_shift = shifts[keep].astype(np.float64)
+    return edge_index, edge_cell_shift

@@ -1,0 +1,57 @@
+"""The console scripts as a user runs them: output, files written, and one-line errors (exit 2)."""
+
+import json
+
+import numpy as np
+from ase import Atoms
+from ase.io import write
+
+from nequip.scripts import evaluate, train
+
+
+def test_evaluate_table_json_and_plot(trained_checkpoint, emt_xyz, tmp_path, capsys):
+    assert evaluate.main([trained_checkpoint, emt_xyz]) == 0
+    table = capsys.readouterr().out
+    assert "forces" in table and "meV/Å" in table and "forces Au" in table
+    plot = tmp_path / "parity.png"
+    assert evaluate.main([trained_checkpoint, emt_xyz, "--json", "--plot", str(plot)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["forces_mae"] > 0 and metrics["forces_rmse"] >= metrics["forces_mae"]
+    assert "forces_mae_Cu" in metrics and "stress_mae" in metrics
+    assert plot.stat().st_size > 10_000
+
+
+def test_evaluate_missing_model(tmp_path, emt_xyz, capsys):
+    assert evaluate.main([str(tmp_path / "nope.ckpt"), emt_xyz]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nequip-evaluate: error:") and "nope.ckpt" in err and "\n" not in err
+
+
+def test_evaluate_not_a_checkpoint(tmp_path, emt_xyz, capsys):
+    bogus = tmp_path / "bogus.ckpt"
+    bogus.write_bytes(b"not a checkpoint")
+    assert evaluate.main([str(bogus), emt_xyz]) == 2
+    assert "bogus.ckpt" in capsys.readouterr().err
+
+
+def test_train_unknown_species_names_frame_and_file(tmp_path, capsys):
+    frames = [Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]]) for _ in range(3)]
+    frames.append(Atoms("CuZn", positions=[[0, 0, 0], [2.5, 0, 0]]))
+    for atoms in frames:
+        atoms.info["energy"] = -1.0
+        atoms.arrays["forces"] = np.zeros((2, 3))
+    data = tmp_path / "bad.xyz"
+    write(data, frames)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"type_names: [Cu]\nr_max: 3.0\nmodel: {{kind: nequip}}\ndata: {{train: {data}}}\n")
+    assert train.main([str(config), f"run_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'Zn'" in err and "frame 3" in err and "bad.xyz" in err and "\n" not in err
+
+
+def test_train_bad_key_is_one_line(tmp_path, emt_xyz, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"type_names: [Cu, Au]\nr_max: 3.0\nmodel: {{kind: nequip}}\ndata: {{train: {emt_xyz}}}\n")
+    assert train.main([str(config), "model.num_layer=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "num_layers" in err and "\n" not in err
