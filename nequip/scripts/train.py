@@ -53,6 +53,8 @@ def _resumed_spec(path: str, config: Dict[str, Any]) -> Dict[str, Any]:
 def train(config: Dict[str, Any]) -> Dict[str, float]:
     """Fits (or resumes), then tests the best checkpoint when test data exist; returns final metrics."""
     L.seed_everything(config["seed"], workers=True, verbose=False)
+    if config["num_threads"] is not None:
+        torch.set_num_threads(config["num_threads"])
     run_dir = config["run_dir"]
     last = last_checkpoint(run_dir)
     resume = config["resume"] and os.path.exists(last)

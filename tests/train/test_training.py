@@ -33,11 +33,12 @@ def run_train(config, run_dir, *overrides) -> int:
 def test_short_training_run(tmp_path, emt_xyz, capsys):
     config = write_config(tmp_path, emt_xyz)
     run_dir = tmp_path / "run"
-    assert run_train(config, run_dir, "trainer.max_epochs=4", "logging.loggers=[csv,tensorboard]") == 0
+    assert run_train(config, run_dir, "trainer.max_epochs=4", "logging.loggers=[csv,tensorboard,wandb]") == 0
     assert "test/forces_mae" in capsys.readouterr().out
     for name in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "config.yaml", "logs/metrics.csv"):
         assert (run_dir / name).exists(), name
     assert any((run_dir / "tensorboard").iterdir())
+    assert list((run_dir / "wandb").glob("offline-run-*"))  # W&B stays offline unless configured
     with open(run_dir / "logs" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     losses = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
