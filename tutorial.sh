@@ -7,6 +7,6 @@ PYTHON=${PYTHON:-python3}
 ./install.sh
 run_dir=${RUN_DIR:-results/tutorial}
 
-nequip-train configs/tutorial.yaml run_dir="$run_dir" "$@"
-nequip-evaluate "$run_dir/checkpoints/best.ckpt" examples/data/cu_emt_test.xyz --plot "$run_dir/parity.png"
+$PYTHON -m nequip.scripts.train configs/tutorial.yaml run_dir="$run_dir" "$@"
+$PYTHON -m nequip.scripts.evaluate "$run_dir/checkpoints/best.ckpt" examples/data/cu_emt_test.xyz --plot "$run_dir/parity.png"
 $PYTHON examples/ase_md.py "$run_dir/checkpoints/best.ckpt" --steps 200

@@ -33,8 +33,8 @@ def test_properties_match_model(calc):
 def test_forces_and_stress_by_finite_differences(calc):
     atoms = cu_au_atoms(12)
     atoms.calc = calc
-    some = [0, 5, 17]
-    np.testing.assert_allclose(atoms.get_forces()[some], calculate_numerical_forces(atoms, 1e-5, iatoms=some)[some], atol=1e-7)
+    some = [0, 3, 7]
+    np.testing.assert_allclose(atoms.get_forces()[some], calculate_numerical_forces(atoms, 1e-5, iatoms=some), atol=1e-7)
     np.testing.assert_allclose(atoms.get_stress(), calculate_numerical_stress(atoms, eps=1e-5), atol=1e-8)
 
 
