@@ -78,7 +78,8 @@ def test_resume_refuses_changed_species(tmp_path, emt_xyz, capsys):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_and_resumes(tmp_path, emt_xyz):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_interrupt_saves_and_resumes(tmp_path, emt_xyz, signum):
     config = write_config(tmp_path, emt_xyz)
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "nequip.scripts.train", config, f"run_dir={run_dir}", *SMALL, "trainer.max_epochs=1000"]
@@ -87,7 +88,7 @@ def test_sigterm_saves_and_resumes(tmp_path, emt_xyz):
     deadline = time.time() + 120
     while not (metrics.exists() and metrics.stat().st_size > 0) and time.time() < deadline:
         time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INTERRUPTED, output
     assert "rerun to resume" in output
