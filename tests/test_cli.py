@@ -55,3 +55,15 @@ def test_train_bad_key_is_one_line(tmp_path, emt_xyz, capsys):
     assert train.main([str(config), "model.num_layer=2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "num_layers" in err and "\n" not in err
+
+
+def test_evaluate_report_folder(trained_checkpoint, emt_xyz, tmp_path, capsys):
+    report = tmp_path / "report"
+    assert evaluate.main([trained_checkpoint, emt_xyz, "--report", str(report)]) == 0
+    names = {p.name for p in report.iterdir()}
+    assert {"metrics.json", "metrics.md", "parity_energy_per_atom.png", "parity_forces.png", "parity_stress.png",
+            "force_errors_by_species.png"} <= names
+    saved = json.loads((report / "metrics.json").read_text())
+    assert saved["metrics"]["forces_mae"] > 0 and saved["data"] == emt_xyz
+    markdown = (report / "metrics.md").read_text()
+    assert "| forces Au |" in markdown and "parity_forces.png" in markdown

@@ -7,8 +7,8 @@ import torch
 
 from ..data import keys
 from ..data.batching import collate
-from .loss import per_atom_energy
-from .metrics import ModelMetrics
+from ..train.loss import per_atom_energy
+from ..train.metrics import ModelMetrics
 
 
 def evaluate(

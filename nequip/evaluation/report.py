@@ -1,0 +1,63 @@
+"""An evaluation report folder: metrics as JSON and Markdown, parity plots and force-error
+histograms as PNG files."""
+
+import json
+import os
+from typing import Dict, List
+
+import numpy as np
+
+from ..utils.atomic import atomic_write_text
+from .plots import force_error_histograms, parity_plot
+
+# metric key -> (label, unit, factor from eV-based units)
+ROWS = {
+    "energy_per_atom": ("energy/atom", "meV/atom", 1e3),
+    "forces": ("forces", "meV/Å", 1e3),
+    "stress": ("stress", "meV/Å³", 1e3),
+}
+
+
+def metrics_table(metrics: Dict[str, float], type_names: List[str]) -> List[List[str]]:
+    """Rows ``[quantity, MAE, RMSE, unit]`` in display units (meV...)."""
+    rows = []
+    for key, (label, unit, factor) in ROWS.items():
+        if f"{key}_mae" in metrics:
+            rows.append([label, f"{metrics[f'{key}_mae'] * factor:.3f}", f"{metrics[f'{key}_rmse'] * factor:.3f}", unit])
+    for name in type_names:
+        if f"forces_mae_{name}" in metrics:
+            rows.append([f"forces {name}", f"{metrics[f'forces_mae_{name}'] * 1e3:.3f}", "", "meV/Å"])
+    return rows
+
+
+def format_table(metrics: Dict[str, float], type_names: List[str]) -> str:
+    lines = [f"{'quantity':<16}{'MAE':>12}{'RMSE':>12}  unit"]
+    lines += [f"{q:<16}{mae:>12}{rmse:>12}  {unit}" for q, mae, rmse, unit in metrics_table(metrics, type_names)]
+    return "\n".join(lines)
+
+
+def write_report(
+    folder: str, metrics: Dict[str, float], pairs: Dict[str, np.ndarray], type_names: List[str], model: str, data: str
+) -> List[str]:
+    """Writes ``metrics.json``, ``metrics.md``, ``parity_<quantity>.png`` and
+    ``force_errors_by_species.png`` (for what the data has) into ``folder``; returns the paths."""
+    os.makedirs(folder, exist_ok=True)
+    written = []
+
+    def out(name: str) -> str:
+        written.append(os.path.join(folder, name))
+        return written[-1]
+
+    atomic_write_text(out("metrics.json"), json.dumps({"model": model, "data": data, "metrics": metrics}, indent=2))
+    lines = [f"# Evaluation of `{model}`", "", f"Data: `{data}`", "", "| quantity | MAE | RMSE | unit |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in metrics_table(metrics, type_names)]
+    figures = [q for q in ROWS if q in pairs]
+    lines += ["", *[f"![{q} parity](parity_{q}.png)" for q in figures]]
+    if "forces" in pairs:
+        lines.append("![force errors per species](force_errors_by_species.png)")
+    atomic_write_text(out("metrics.md"), "\n".join(lines) + "\n")
+    for quantity in figures:
+        parity_plot(pairs, out(f"parity_{quantity}.png"), [quantity])
+    if "forces" in pairs:
+        force_error_histograms(pairs, type_names, out("force_errors_by_species.png"))
+    return written
