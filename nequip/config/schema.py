@@ -60,7 +60,7 @@ class TrainerConfig:
     gradient_clip_val: Optional[float] = None
     log_every_n_steps: int = 10
     check_val_every_n_epoch: int = 1
-    enable_progress_bar: bool = True
+    enable_progress_bar: bool = True  # on a terminal; logs and pipes get plain lines instead
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+import warnings
 from typing import Any, Dict, List, Optional
 
 import lightning as L
@@ -81,12 +82,21 @@ def train(config: Dict[str, Any]) -> Dict[str, float]:
 
 
 def _summary(config: Dict[str, Any], metrics: Dict[str, float]) -> str:
-    lines = [f"run directory: {os.path.abspath(config['run_dir'])}", f"best checkpoint: {best_checkpoint(config['run_dir'])}"]
+    """The one screen a user reads at the end: where things are and how good the model is."""
+    run_dir = os.path.abspath(config["run_dir"])
+    best = best_checkpoint(run_dir)
+    lines = ["", "=" * 60, f"run directory:   {run_dir}"]
+    if os.path.exists(best):
+        ckpt = read_checkpoint(best)
+        score = next((c.get("best_model_score") for k, c in ckpt.get("callbacks", {}).items() if "ModelCheckpoint" in k), None)
+        lines.append(f"best checkpoint: {best} (epoch {ckpt['epoch']}" + (f", val/loss {float(score):.5g})" if score is not None else ")"))
+    lines += [f"last checkpoint: {last_checkpoint(run_dir)}", f"logs:            {os.path.join(run_dir, 'logs', 'metrics.csv')}"]
     for stage in ("val", "test"):
-        for name, unit, scale in (("energy_per_atom_mae", "meV/atom", 1e3), ("forces_mae", "meV/Å", 1e3)):
+        for name, unit in (("energy_per_atom_mae", "meV/atom"), ("forces_mae", "meV/Å"), ("stress_mae", "meV/Å³")):
             key = f"{stage}/{name}"
             if key in metrics:
-                lines.append(f"{key}: {metrics[key] * scale:.2f} {unit}")
+                lines.append(f"{key + ':':<26}{metrics[key] * 1e3:9.2f} {unit}")
+    lines.append("=" * 60)
     return "\n".join(lines)
 
 
@@ -95,6 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("config", help="YAML config file (see configs/)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_epochs=10")
     args = parser.parse_args(argv)
+    # emitted by Lightning's own internals on every step with torch >= 2.10; nothing a user can act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
     def run() -> int:
         config = load_config(args.config, args.overrides)

@@ -1,6 +1,7 @@
 """Builds the ``lightning.Trainer`` from the validated config: loggers, checkpoints, interrupts."""
 
 import os
+import sys
 from typing import Any, Dict, List
 
 import lightning as L
@@ -8,6 +9,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from .callbacks import SaveOnInterrupt
 from .checkpoint_io import AtomicCheckpointIO
+from .progress import PlainProgress
 
 
 def checkpoint_dir(run_dir: str) -> str:
@@ -58,6 +60,11 @@ def build_trainer(config: Dict[str, Any]) -> L.Trainer:
     loggers = _loggers(config)
     if loggers:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    trainer_args = dict(config["trainer"])
+    # a live bar on a terminal; plain periodic lines in a log file or pipe
+    trainer_args["enable_progress_bar"] = trainer_args["enable_progress_bar"] and sys.stdout.isatty()
+    if not trainer_args["enable_progress_bar"]:
+        callbacks.append(PlainProgress(every_n_steps=trainer_args["log_every_n_steps"]))
     return L.Trainer(
         default_root_dir=run_dir,
         logger=loggers or False,
@@ -65,5 +72,5 @@ def build_trainer(config: Dict[str, Any]) -> L.Trainer:
         plugins=[AtomicCheckpointIO()],
         inference_mode=False,  # validation needs autograd for forces
         num_sanity_val_steps=0,
-        **config["trainer"],
+        **trainer_args,
     )

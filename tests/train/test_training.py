@@ -34,7 +34,10 @@ def test_short_training_run(tmp_path, emt_xyz, capsys):
     config = write_config(tmp_path, emt_xyz)
     run_dir = tmp_path / "run"
     assert run_train(config, run_dir, "trainer.max_epochs=4", "logging.loggers=[csv,tensorboard,wandb]") == 0
-    assert "test/forces_mae" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test/forces_mae" in out and "best checkpoint:" in out and "(epoch " in out
+    # not a terminal: plain progress lines instead of a bar
+    assert "epoch 3 validation  loss" in out and "ETA" in out and "\r" not in out
     for name in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "config.yaml", "logs/metrics.csv"):
         assert (run_dir / name).exists(), name
     assert any((run_dir / "tensorboard").iterdir())
