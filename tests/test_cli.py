@@ -67,3 +67,25 @@ def test_evaluate_report_folder(trained_checkpoint, emt_xyz, tmp_path, capsys):
     assert saved["metrics"]["forces_mae"] > 0 and saved["data"] == emt_xyz
     markdown = (report / "metrics.md").read_text()
     assert "| forces Au |" in markdown and "parity_forces.png" in markdown
+
+
+def test_benchmark_table_and_json(trained_checkpoint, capsys):
+    from nequip.scripts import benchmark
+
+    assert benchmark.main([trained_checkpoint, "--sizes", "32,108", "--min-seconds", "0.05"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "atom-steps/s" in table[0] and table[1].split()[0] == "32" and table[2].split()[0] == "108"
+    assert benchmark.main([trained_checkpoint, "--sizes", "32", "--min-seconds", "0.05", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["atoms"] == 32 and row["ms_per_step"] > 0 and row["peak_memory_mb"] > 0
+    assert row["atom_steps_per_s"] == __import__("pytest").approx(32 / row["ms_per_step"] * 1e3)
+
+
+def test_benchmark_user_structure(trained_checkpoint, emt_xyz, capsys):
+    from nequip.scripts import benchmark
+
+    assert benchmark.main([trained_checkpoint, "--structure", emt_xyz, "--repeat", "2,1,1", "--min-seconds", "0.05", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["atoms"] == 16
+    assert benchmark.main([trained_checkpoint, "--structure", emt_xyz, "--repeat", "2,1"]) == 2
+    assert "--repeat" in capsys.readouterr().err
