@@ -90,7 +90,7 @@ def _summary(config: Dict[str, Any], metrics: Dict[str, float]) -> str:
         ckpt = read_checkpoint(best)
         score = next((c.get("best_model_score") for k, c in ckpt.get("callbacks", {}).items() if "ModelCheckpoint" in k), None)
         lines.append(f"best checkpoint: {best} (epoch {ckpt['epoch']}" + (f", val/loss {float(score):.5g})" if score is not None else ")"))
-    lines += [f"last checkpoint: {last_checkpoint(run_dir)}", f"logs:            {os.path.join(run_dir, 'logs', 'metrics.csv')}"]
+    lines += [f"last checkpoint: {last_checkpoint(run_dir)}", f"logs:            {os.path.join(run_dir, 'logs')} (one version_N folder per start or resume)"]
     for stage in ("val", "test"):
         for name, unit in (("energy_per_atom_mae", "meV/atom"), ("forces_mae", "meV/Å"), ("stress_mae", "meV/Å³")):
             key = f"{stage}/{name}"

@@ -25,13 +25,15 @@ def best_checkpoint(run_dir: str) -> str:
 
 
 def _loggers(config: Dict[str, Any]) -> List[Any]:
+    """Each start or resume logs into a new ``version_N`` folder: Lightning's CSV logger would
+    otherwise delete the metrics file of the interrupted run."""
     run_dir, logging = config["run_dir"], config["logging"]
     loggers = []
     for name in logging["loggers"]:
         if name == "csv":
-            loggers.append(L.pytorch.loggers.CSVLogger(run_dir, name="logs", version=""))
+            loggers.append(L.pytorch.loggers.CSVLogger(run_dir, name="logs"))
         elif name == "tensorboard":
-            loggers.append(L.pytorch.loggers.TensorBoardLogger(run_dir, name="tensorboard", version=""))
+            loggers.append(L.pytorch.loggers.TensorBoardLogger(run_dir, name="tensorboard"))
         elif name == "wandb":
             try:
                 import wandb  # noqa: F401
@@ -48,7 +50,7 @@ def _loggers(config: Dict[str, Any]) -> List[Any]:
 
 def build_trainer(config: Dict[str, Any]) -> L.Trainer:
     """A Trainer writing to ``run_dir``: ``checkpoints/last.ckpt`` (every epoch and on interrupt),
-    ``checkpoints/best.ckpt`` (lowest ``val/loss``), logs under ``logs/`` (CSV) and others."""
+    ``checkpoints/best.ckpt`` (lowest ``val/loss``), ``logs/version_N/metrics.csv`` and others."""
     run_dir = config["run_dir"]
     callbacks = [
         ModelCheckpoint(

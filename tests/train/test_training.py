@@ -38,11 +38,11 @@ def test_short_training_run(tmp_path, emt_xyz, capsys):
     assert "test/forces_mae" in out and "best checkpoint:" in out and "(epoch " in out
     # not a terminal: plain progress lines instead of a bar
     assert "epoch 3 validation  loss" in out and "ETA" in out and "\r" not in out
-    for name in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "config.yaml", "logs/metrics.csv"):
+    for name in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "config.yaml", "logs/version_0/metrics.csv"):
         assert (run_dir / name).exists(), name
     assert any((run_dir / "tensorboard").iterdir())
     assert list((run_dir / "wandb").glob("offline-run-*"))  # W&B stays offline unless configured
-    with open(run_dir / "logs" / "metrics.csv") as f:
+    with open(run_dir / "logs" / "version_0" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     losses = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
     assert len(losses) == 4 and losses[-1] < losses[0]
@@ -87,7 +87,7 @@ def test_interrupt_saves_and_resumes(tmp_path, emt_xyz, signum):
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "nequip.scripts.train", config, f"run_dir={run_dir}", *SMALL, "trainer.max_epochs=1000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    metrics = run_dir / "logs" / "metrics.csv"
+    metrics = run_dir / "logs" / "version_0" / "metrics.csv"
     deadline = time.time() + 120
     while not (metrics.exists() and metrics.stat().st_size > 0) and time.time() < deadline:
         time.sleep(0.5)
@@ -100,3 +100,5 @@ def test_interrupt_saves_and_resumes(tmp_path, emt_xyz, signum):
     epochs_done = step // 3
     assert run_train(config, run_dir, f"trainer.max_epochs={epochs_done + 2}") == 0
     assert read_checkpoint(str(run_dir / "checkpoints" / "last.ckpt"))["global_step"] > step
+    assert metrics.stat().st_size > 0  # the interrupted run's log is kept; the resumed run logs to version_1
+    assert (run_dir / "logs" / "version_1" / "metrics.csv").exists()
