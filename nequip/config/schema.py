@@ -16,7 +16,7 @@ class DataConfig:
     # (train, val, test) fractions of the train file; a part given as its own file is not split off
     split: List[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0  # of the split permutation
-    batch_size: int = 5  # frames per step (per device)
+    batch_size: int = 5  # frames per step and process (global batch = batch_size x processes)
     val_batch_size: int = 10
     num_workers: int = 0
 

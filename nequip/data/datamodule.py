@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from .batching import collate
 from .dataset import load_dataset
-from .sampler import EpochSeededShuffle
+from .sampler import EpochSeededShuffle, RankShard
 from .statistics import compute_statistics
 from .type_mapper import TypeMapper
 
@@ -35,7 +35,8 @@ class AtomicDataModule(lightning.LightningDataModule):
         split: (train, val, test) fractions of the ``train`` file, summing to 1; a part given as
             its own file is not split off (its fraction goes to training). None: no split.
         seed: seed of the split permutation and of the training-loader shuffling.
-        batch_size: training batch size (frames). val_batch_size: for val and test.
+        batch_size: training batch size (frames) per process; the global batch is
+            batch_size x number of processes. val_batch_size: for val and test, per process.
         num_workers: DataLoader workers (persistent when > 0).
         dtype: float dtype of the data, ``torch.float32``/``float64`` or their names
             (default: torch default dtype).
@@ -121,11 +122,18 @@ class AtomicDataModule(lightning.LightningDataModule):
                 dataset = Subset(full, part) if part else None
             setattr(self, f"{name}_dataset", dataset)
 
+    def _rank_and_world(self) -> Tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        """``batch_size`` is per process; each DDP rank loads only its own share of the frames."""
+        rank, world = self._rank_and_world()
+        sampler = EpochSeededShuffle(len(dataset), self.seed, rank, world) if shuffle else RankShard(len(dataset), rank, world)
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            sampler=EpochSeededShuffle(len(dataset), self.seed) if shuffle else None,
+            sampler=sampler,
             collate_fn=collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -1,6 +1,12 @@
-"""Training-set order that depends only on (seed, epoch), so that a run resumed from a checkpoint
-sees exactly the batches an uninterrupted run would have seen."""
+"""Which frames each process sees, and in which order.
 
+Training order depends only on (seed, epoch), so a run resumed from a checkpoint sees exactly the
+batches an uninterrupted run would have seen. Under DDP every rank takes every ``world_size``-th
+frame of that order: the union of the ranks' batches at a step is the batch a single process with
+``world_size`` times the batch size would see.
+"""
+
+import math
 from typing import Iterator
 
 import torch
@@ -8,23 +14,42 @@ from torch.utils.data import Sampler
 
 
 class EpochSeededShuffle(Sampler[int]):
-    """A random permutation of ``range(num_items)`` drawn from ``seed + epoch``.
+    """This rank's share of a random permutation of ``range(num_items)`` drawn from ``seed + epoch``.
 
-    Lightning calls :meth:`set_epoch` at the start of every epoch (under DDP it wraps this sampler
-    and splits each epoch's order across ranks).
+    The permutation is padded by wrapping around so every rank gets ``ceil(num_items / world_size)``
+    frames (equal step counts keep DDP's gradient all-reduces in lockstep). Lightning calls
+    :meth:`set_epoch` at the start of every epoch.
     """
 
-    def __init__(self, num_items: int, seed: int = 0):
-        self.num_items = num_items
-        self.seed = seed
+    def __init__(self, num_items: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world size {world_size}")
+        self.num_items, self.seed, self.rank, self.world_size = num_items, seed, rank, world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def __len__(self) -> int:
+        return math.ceil(self.num_items / self.world_size)
+
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.num_items, generator=generator).tolist())
+        order = torch.randperm(self.num_items, generator=generator).tolist()
+        total = len(self) * self.world_size
+        order += order[: total - self.num_items]
+        return iter(order[self.rank : total : self.world_size])
+
+
+class RankShard(Sampler[int]):
+    """Frames ``rank, rank + world_size, ...`` in order, without padding: each validation or test
+    frame is evaluated by exactly one rank (metrics are summed over ranks, never counted twice)."""
+
+    def __init__(self, num_items: int, rank: int = 0, world_size: int = 1):
+        self.num_items, self.rank, self.world_size = num_items, rank, world_size
 
     def __len__(self) -> int:
-        return self.num_items
+        return len(range(self.rank, self.num_items, self.world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.num_items, self.world_size))

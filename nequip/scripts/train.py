@@ -10,6 +10,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from ..config import ConfigError, load_config
 from ..data.datamodule import AtomicDataModule
@@ -69,8 +70,9 @@ def train(config: Dict[str, Any]) -> Dict[str, float]:
         )
     train_config = {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay")}
     module = NequIPLightningModule(spec, train_config)
-    os.makedirs(run_dir, exist_ok=True)
-    atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(config, sort_keys=False))
+    if rank_zero_only.rank == 0:
+        os.makedirs(run_dir, exist_ok=True)
+        atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(config, sort_keys=False))
     trainer = build_trainer(config)
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -115,7 +117,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         except SIGTERMException:
             print(f"nequip-train: interrupted; state saved in {last_checkpoint(config['run_dir'])}; rerun to resume")
             return EXIT_INTERRUPTED
-        print(_summary(config, metrics))
+        if rank_zero_only.rank == 0:
+            print(_summary(config, metrics))
         return 0
 
     return run_cli("nequip-train", run)

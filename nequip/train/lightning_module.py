@@ -30,6 +30,9 @@ class NequIPLightningModule(L.LightningModule):
             if decay > 0
             else None
         )
+        if self.ema is not None:
+            # averaged, never trained by gradients (DDP would also flag them as unused parameters)
+            self.ema.requires_grad_(False)
         self.loss_fn = EnergyForceStressLoss(**train_config["loss"])
         self.metrics = torch.nn.ModuleDict({f"{stage}_metrics": ModelMetrics(spec["type_names"]) for stage in ("train", "val", "test")})
 
@@ -70,8 +73,9 @@ class NequIPLightningModule(L.LightningModule):
         return self._evaluate(batch, "test")
 
     def _log_metrics(self, stage: str) -> None:
+        # compute() has already summed over ranks; sync_dist only tells Lightning the value is global
         for name, value in self.metrics[f"{stage}_metrics"].compute().items():
-            self.log(f"{stage}/{name}", value, prog_bar=stage == "val" and name == "forces_mae")
+            self.log(f"{stage}/{name}", value, prog_bar=stage == "val" and name == "forces_mae", sync_dist=True)
         self.metrics[f"{stage}_metrics"].reset()
 
     def on_train_epoch_end(self) -> None:

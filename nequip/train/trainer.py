@@ -73,6 +73,7 @@ def build_trainer(config: Dict[str, Any]) -> L.Trainer:
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         inference_mode=False,  # validation needs autograd for forces
+        use_distributed_sampler=False,  # the DataModule shards frames per rank itself (no duplicates)
         num_sanity_val_steps=0,
         **trainer_args,
     )

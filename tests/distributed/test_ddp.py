@@ -1,0 +1,45 @@
+"""Distributed training (Lightning DDP, gloo on CPU): two processes with half the batch each train
+exactly like one process with the whole batch, and evaluate each frame once."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nequip.model.io import read_checkpoint
+
+CONFIG = """type_names: [Cu, Au]
+r_max: 3.6
+model_dtype: float64
+model: {{kind: nequip, num_layers: 2, l_max: 1, num_features: 4, radial_mlp_width: 8, radial_mlp_depth: 1}}
+data: {{train: {data}, split: [0.5, 0.25, 0.25], val_batch_size: 5}}
+trainer: {{max_epochs: 2, enable_progress_bar: false, accelerator: cpu}}
+num_threads: 1
+"""
+
+
+def train(config, run_dir, *overrides) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "nequip.scripts.train", str(config), f"run_dir={run_dir}", *overrides],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_with_the_global_batch(tmp_path, emt_xyz):
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(data=emt_xyz))
+    one = train(config, tmp_path / "one", "data.batch_size=4")
+    two = train(config, tmp_path / "two", "data.batch_size=2", "trainer.devices=2", "trainer.strategy=ddp")
+    a = read_checkpoint(str(tmp_path / "one" / "checkpoints" / "last.ckpt"))
+    b = read_checkpoint(str(tmp_path / "two" / "checkpoints" / "last.ckpt"))
+    assert a["global_step"] == b["global_step"] == 6
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(value, b["state_dict"][key], rtol=1e-10, atol=1e-12, msg=key)
+    # test metrics are sums over ranks, each frame counted once: identical to the single process
+    line = lambda out: next(l for l in out.splitlines() if l.startswith("test/forces_mae:"))  # noqa: E731
+    assert line(one) == line(two)
+    assert two.count("run directory:") == 1  # the summary comes from rank 0 only
