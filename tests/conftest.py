@@ -6,7 +6,7 @@ import pytest
 import torch
 from ase.io import write
 
-from helpers import emt_frames
+from helpers import TINY_MODEL, emt_frames
 
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "nequip-test-inductor"))
 
@@ -28,11 +28,6 @@ def float64_default():
     torch.set_default_dtype(old)
 
 
-TINY_MODEL = [
-    "model.num_layers=2", "model.l_max=1", "model.num_features=4", "model.radial_mlp_width=8",
-    "model.radial_mlp_depth=1", "data.batch_size=4", "data.val_batch_size=8", "data.split=[0.5,0.25,0.25]",
-    "trainer.enable_progress_bar=false", "num_threads=1",
-]
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,14 @@ from nequip.data.type_mapper import TypeMapper
 from nequip.model import build_model, resolve_model_spec
 
 
+# overrides that make training runs in tests take seconds
+TINY_MODEL = [
+    "model.num_layers=2", "model.l_max=1", "model.num_features=4", "model.radial_mlp_width=8",
+    "model.radial_mlp_depth=1", "data.batch_size=4", "data.val_batch_size=8", "data.split=[0.5,0.25,0.25]",
+    "trainer.enable_progress_bar=false", "num_threads=1",
+]
+
+
 def cu_au_atoms(seed: int = 0, repeat=(2, 2, 2), rattle: float = 0.1, strain: float = 0.03):
     """A strained, rattled, triclinic-ish FCC Cu-Au cell (periodic)."""
     rng = np.random.default_rng(seed)

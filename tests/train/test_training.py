@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import TINY_MODEL
+from helpers import TINY_MODEL
 from nequip.model.io import load_checkpoint_model, read_checkpoint
 from nequip.scripts.train import EXIT_INTERRUPTED, main
 
