@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from .batching import collate
 from .dataset import load_dataset
-from .sampler import EpochSeededShuffle, RankShard
+from .sampler import EpochSeededShuffle, RankShard, ResumableLoader
 from .statistics import compute_statistics
 from .type_mapper import TypeMapper
 
@@ -127,18 +127,24 @@ class AtomicDataModule(lightning.LightningDataModule):
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        """``batch_size`` is per process; each DDP rank loads only its own share of the frames."""
+        """``batch_size`` is per process; each DDP rank loads only its own share of the frames.
+        The shuffled (training) loader is resumable mid-epoch when run by a Trainer."""
         rank, world = self._rank_and_world()
-        sampler = EpochSeededShuffle(len(dataset), self.seed, rank, world) if shuffle else RankShard(len(dataset), rank, world)
-        return DataLoader(
-            dataset,
+        options = dict(
             batch_size=batch_size,
-            sampler=sampler,
             collate_fn=collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+        if not shuffle:
+            return DataLoader(dataset, sampler=RankShard(len(dataset), rank, world), **options)
+        sampler = EpochSeededShuffle(len(dataset), self.seed, rank, world)
+        trainer = self.trainer
+        if trainer is None:
+            return DataLoader(dataset, sampler=sampler, **options)
+        progress = lambda: trainer.fit_loop.epoch_loop.batch_progress.current.completed  # noqa: E731
+        return ResumableLoader(dataset, sampler=sampler, batches_done=progress, **options)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()

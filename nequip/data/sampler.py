@@ -7,10 +7,10 @@ frame of that order: the union of the ranks' batches at a step is the batch a si
 """
 
 import math
-from typing import Iterator
+from typing import Callable, Dict, Iterator
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class EpochSeededShuffle(Sampler[int]):
@@ -26,6 +26,7 @@ class EpochSeededShuffle(Sampler[int]):
             raise ValueError(f"rank {rank} is outside world size {world_size}")
         self.num_items, self.seed, self.rank, self.world_size = num_items, seed, rank, world_size
         self.epoch = 0
+        self.skip = 0  # frames of this epoch already trained on before a restart
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -38,7 +39,9 @@ class EpochSeededShuffle(Sampler[int]):
         order = torch.randperm(self.num_items, generator=generator).tolist()
         total = len(self) * self.world_size
         order += order[: total - self.num_items]
-        return iter(order[self.rank : total : self.world_size])
+        mine = order[self.rank : total : self.world_size]
+        skip, self.skip = self.skip, 0  # only the first epoch after a restart is shortened
+        return iter(mine[skip:])
 
 
 class RankShard(Sampler[int]):
@@ -53,3 +56,23 @@ class RankShard(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(self.rank, self.num_items, self.world_size))
+
+
+class ResumableLoader(DataLoader):
+    """Training DataLoader whose position inside the epoch is saved in checkpoints.
+
+    Lightning stores :meth:`state_dict` with the fit loop and calls :meth:`load_state_dict` before
+    iterating again, so a run interrupted mid-epoch continues with the next unseen batch instead of
+    replaying the epoch. ``batches_done`` reads the loop's count of completed batches (not the
+    batches handed out, which include Lightning's prefetched one).
+    """
+
+    def __init__(self, *args, batches_done: Callable[[], int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self._batches_done = batches_done
+
+    def state_dict(self) -> Dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches_done": int(self._batches_done())}
+
+    def load_state_dict(self, state: Dict[str, int]) -> None:
+        self.sampler.skip = state["batches_done"] * self.batch_size

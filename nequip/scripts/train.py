@@ -74,11 +74,14 @@ def train(config: Dict[str, Any]) -> Dict[str, float]:
         os.makedirs(run_dir, exist_ok=True)
         atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(config, sort_keys=False))
     trainer = build_trainer(config)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None)
+    # weights_only: a checkpoint is data; never unpickle code from it
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if config["data"]["test"] is not None or config["data"]["split"][2] > 0:
         best = best_checkpoint(run_dir)
-        (results,) = trainer.test(module, datamodule=datamodule, ckpt_path=best if os.path.exists(best) else None, verbose=False)
+        (results,) = trainer.test(
+            module, datamodule=datamodule, ckpt_path=best if os.path.exists(best) else None, verbose=False, weights_only=True
+        )
         metrics.update(results)
     return metrics
 

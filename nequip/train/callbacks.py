@@ -1,5 +1,5 @@
-"""Training callbacks: a clean save-and-stop on SIGTERM / SIGINT, so that rerunning the same command
-resumes where the run stopped."""
+"""Training callbacks: a clean save-and-stop on SIGTERM (SLURM preemption and time limits) and
+SIGINT (Ctrl-C), so that rerunning the same command resumes where the run stopped."""
 
 import os
 import signal
@@ -10,24 +10,25 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 
 class SaveOnInterrupt(L.Callback):
-    """On SIGTERM (Lightning catches it) or SIGINT (Ctrl-C), finishes the current optimizer step, writes
-    ``last_checkpoint`` (atomically) and stops with :class:`SIGTERMException`."""
+    """Writes ``last_checkpoint`` (atomically) when training stops on SIGTERM or SIGINT.
+
+    Lightning turns SIGTERM into :class:`SIGTERMException` between two optimizer steps, on all DDP
+    ranks at the same step (rank 0's flag is broadcast), so the checkpoint is consistent and every
+    rank reaches the save together. SIGINT is forwarded as SIGTERM to take the same path.
+    """
 
     def __init__(self, last_checkpoint: str):
         self.last_checkpoint = last_checkpoint
-        self._sigint = False
         self._previous = None
 
-    def _on_sigint(self, signum, frame) -> None:
-        self._sigint = True
+    @staticmethod
+    def _forward_as_sigterm(signum, frame) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self._previous = signal.signal(signal.SIGINT, self._forward_as_sigterm)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._restore()
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore()
 
     def _restore(self) -> None:
@@ -35,12 +36,12 @@ class SaveOnInterrupt(L.Callback):
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not (self._sigint or trainer.received_sigterm):
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore()
+        if not isinstance(exception, SIGTERMException):
             return
         trainer.save_checkpoint(self.last_checkpoint)
         rank_zero_info(
             f"interrupted: saved {os.path.abspath(self.last_checkpoint)} at step {trainer.global_step}; "
             "rerun the same command to resume"
         )
-        raise SIGTERMException()

@@ -43,3 +43,39 @@ def test_two_processes_equal_one_with_the_global_batch(tmp_path, emt_xyz):
     line = lambda out: next(l for l in out.splitlines() if l.startswith("test/forces_mae:"))  # noqa: E731
     assert line(one) == line(two)
     assert two.count("run directory:") == 1  # the summary comes from rank 0 only
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_resumes_exactly(tmp_path, emt_xyz):
+    """Kill a 2-process run with SIGTERM in the middle of an epoch; rerunning finishes with exactly
+    the weights of an uninterrupted run (the loader resumes at the next unseen batch)."""
+    import os
+    import signal
+    import time
+
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(data=emt_xyz))
+    ddp = ["data.batch_size=1", "trainer.devices=2", "trainer.strategy=ddp", "trainer.log_every_n_steps=1", "trainer.max_epochs=3"]
+    train(config, tmp_path / "straight", *ddp)
+
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nequip.scripts.train", str(config), f"run_dir={cut}", *ddp],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    metrics = cut / "logs" / "version_0" / "metrics.csv"
+    deadline = time.time() + 180
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) > 3) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 3, output[-3000:]
+    step = read_checkpoint(str(cut / "checkpoints" / "last.ckpt"))["global_step"]
+    assert 0 < step < 18  # typically inside an epoch (6 steps each); exactness must hold wherever it stops
+    train(config, cut, *ddp)
+    a = read_checkpoint(str(tmp_path / "straight" / "checkpoints" / "last.ckpt"))
+    b = read_checkpoint(str(cut / "checkpoints" / "last.ckpt"))
+    assert a["global_step"] == b["global_step"] == 18
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(value, b["state_dict"][key], rtol=0, atol=0, msg=key)
+    assert os.path.exists(metrics)  # the interrupted run's log is kept
