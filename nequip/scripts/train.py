@@ -18,6 +18,7 @@ from ..model import resolve_model_spec
 from ..model.io import read_checkpoint
 from ..model.spec import DTYPES
 from ..train.lightning_module import NequIPLightningModule
+from ..train.statistics_handoff import data_fingerprint, shared_statistics
 from ..train.trainer import best_checkpoint, build_trainer, last_checkpoint
 from ..utils.atomic import atomic_write_text
 from ..utils.cli import run_cli
@@ -65,9 +66,10 @@ def train(config: Dict[str, Any]) -> Dict[str, float]:
         spec = _resumed_spec(last, config)
         print(f"resuming from {last}")
     else:
-        spec = resolve_model_spec(
-            config["model"], config["type_names"], config["r_max"], config["model_dtype"], datamodule.training_statistics()
+        statistics = shared_statistics(
+            datamodule.training_statistics, run_dir, data_fingerprint(config), rank_zero_only.rank
         )
+        spec = resolve_model_spec(config["model"], config["type_names"], config["r_max"], config["model_dtype"], statistics)
     train_config = {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay")}
     module = NequIPLightningModule(spec, train_config)
     if rank_zero_only.rank == 0:

@@ -43,6 +43,7 @@ def test_two_processes_equal_one_with_the_global_batch(tmp_path, emt_xyz):
     line = lambda out: next(l for l in out.splitlines() if l.startswith("test/forces_mae:"))  # noqa: E731
     assert line(one) == line(two)
     assert two.count("run directory:") == 1  # the summary comes from rank 0 only
+    assert (tmp_path / "two" / "statistics.json").exists()
 
 
 @pytest.mark.slow
