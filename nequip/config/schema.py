@@ -60,6 +60,8 @@ class TrainerConfig:
     gradient_clip_val: Optional[float] = None
     log_every_n_steps: int = 10
     check_val_every_n_epoch: int = 1
+    limit_train_batches: Any = 1.0  # fraction (float) or number (int) of batches per epoch
+    limit_val_batches: Any = 1.0
     enable_progress_bar: bool = True  # on a terminal; logs and pipes get plain lines instead
 
 
