@@ -150,5 +150,10 @@ def _check_values(config: Dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: data.split must be three fractions (train, val, test) summing to 1, got {split}")
     if data["batch_size"] < 1 or data["val_batch_size"] < 1:
         raise ConfigError(f"{source}: data.batch_size and data.val_batch_size must be >= 1")
+    if config["scheduler"]["name"] == "plateau" and config["trainer"]["limit_val_batches"] == 0:
+        raise ConfigError(
+            f"{source}: scheduler 'plateau' follows val/loss, but trainer.limit_val_batches=0 turns validation off; "
+            "set scheduler.name to cosine or none"
+        )
     if not 0.0 <= config["ema_decay"] < 1.0:
         raise ConfigError(f"{source}: ema_decay must be in [0, 1), got {config['ema_decay']}")

@@ -56,6 +56,7 @@ def test_bundled_configs_validate():
         ("data.train=missing.xyz", "data file 'missing.xyz' (key data.train) not found"),
         ("logging.loggers=[csv,mlflow]", "unknown logger 'mlflow'"),
         ("data.split=[0.9,0.3,0.1]", "data.split must be three fractions"),
+        ("trainer.limit_val_batches=0", "set scheduler.name to cosine or none"),
     ],
 )
 def test_bad_overrides(tmp_path, override, expected):
