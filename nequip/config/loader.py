@@ -88,6 +88,33 @@ def _check_model_section(model: Dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown key 'model.{key}' for kind '{model.get('kind', 'nequip')}'; {_closest(key, valid)}")
 
 
+def _data_sources(value: Any, key: str, base: str, source: str) -> List[Dict[str, Any]]:
+    """A path, or a list of paths / ``{path, weight}`` -> ``[{"path": absolute, "weight": float}]``.
+    Relative paths are looked up in the current folder, then next to the config file."""
+    entries = value if isinstance(value, list) else [value]
+    if not entries:
+        raise ConfigError(f"{source}: '{key}' is an empty list; give at least one data file")
+    sources = []
+    for index, entry in enumerate(entries):
+        where = key if not isinstance(value, list) else f"{key}[{index}]"
+        if isinstance(entry, dict):
+            unknown = set(entry) - {"path", "weight"}
+            if unknown or "path" not in entry:
+                raise ConfigError(f"{source}: '{where}' must be a path or {{path: FILE, weight: W}}, got keys {sorted(entry)}")
+            path, weight = entry["path"], entry.get("weight", 1.0)
+        else:
+            path, weight = entry, 1.0
+        if not isinstance(path, str):
+            raise ConfigError(f"{source}: '{where}' must be a file path, got {path!r}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
+            raise ConfigError(f"{source}: weight of '{where}' must be a positive number, got {weight!r}")
+        resolved = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(base, path)
+        if not os.path.exists(resolved):
+            raise ConfigError(f"{source}: data file '{path}' (key {where}) not found")
+        sources.append({"path": os.path.abspath(resolved), "weight": float(weight)})
+    return sources
+
+
 def load_config(path: str, overrides: Sequence[str] = ()) -> Dict[str, Any]:
     """Config file + ``key=value`` overrides -> a validated plain dict (all defaults filled in).
 
@@ -139,12 +166,8 @@ def _check_values(config: Dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: 'data.train' is missing: give the path of the training data file")
     base = os.path.dirname(os.path.abspath(source))
     for key in ("train", "val", "test"):
-        if data[key] is None:
-            continue
-        resolved = data[key] if os.path.isabs(data[key]) or os.path.exists(data[key]) else os.path.join(base, data[key])
-        if not os.path.exists(resolved):
-            raise ConfigError(f"{source}: data file '{data[key]}' (key data.{key}) not found")
-        data[key] = resolved
+        if data[key] is not None:
+            data[key] = _data_sources(data[key], f"data.{key}", base, source)
     split = data["split"]
     if len(split) != 3 or any(s < 0 for s in split) or abs(sum(split) - 1.0) > 1e-6 or split[0] <= 0:
         raise ConfigError(f"{source}: data.split must be three fractions (train, val, test) summing to 1, got {split}")

@@ -10,9 +10,11 @@ from typing import Any, Dict, List, Optional
 
 @dataclass
 class DataConfig:
-    train: str = "???"  # ASE-readable file (extxyz, ...) or our HDF5 (.h5)
-    val: Optional[str] = None  # if null, split off the train file by `split`
-    test: Optional[str] = None
+    # A source is a file (ASE-readable: extxyz, ...; or our HDF5 .h5) or a list of files, each a path
+    # or {path: ..., weight: w} (w multiplies the loss weight of that file's frames).
+    train: Any = "???"
+    val: Any = None  # if null, split off the train data by `split`
+    test: Any = None
     # (train, val, test) fractions of the train file; a part given as its own file is not split off
     split: List[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0  # of the split permutation

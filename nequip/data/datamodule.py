@@ -4,10 +4,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import lightning
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from .batching import collate
-from .dataset import load_dataset
+from .dataset import WeightedDataset, load_dataset
 from .sampler import EpochSeededShuffle, RankShard, ResumableLoader
 from .statistics import compute_statistics
 from .type_mapper import TypeMapper
@@ -30,7 +30,8 @@ class AtomicDataModule(lightning.LightningDataModule):
     Args:
         type_names: chemical symbols in model type order, e.g. ``["Cu"]``.
         r_max: neighbor-list cutoff, Å.
-        train: path of the training data (extxyz/any ASE format, or nequip ``.h5``).
+        train: the training data: a path (extxyz/any ASE format, or nequip ``.h5``) or a list
+            of paths / ``{"path": ..., "weight": w}`` (w scales the loss weight of those frames).
         val, test: optional paths of their own files.
         split: (train, val, test) fractions of the ``train`` file, summing to 1; a part given as
             its own file is not split off (its fraction goes to training). None: no split.
@@ -83,10 +84,16 @@ class AtomicDataModule(lightning.LightningDataModule):
         self._statistics: Optional[Dict[str, Any]] = None
 
     def _load(self, name: str) -> Dataset:
-        return load_dataset(
-            self.paths[name], self.type_mapper, self.r_max, dtype=self.dtype,
-            config_key=f"data.{name}",
-        )
+        """One source: a path, or a list of paths / ``{"path", "weight"}`` concatenated in order."""
+        value = self.paths[name]
+        entries = value if isinstance(value, list) else [value]
+        datasets = []
+        for index, entry in enumerate(entries):
+            path, weight = (entry["path"], entry.get("weight", 1.0)) if isinstance(entry, dict) else (entry, 1.0)
+            key = f"data.{name}" if len(entries) == 1 else f"data.{name}[{index}]"
+            dataset = load_dataset(path, self.type_mapper, self.r_max, dtype=self.dtype, config_key=key)
+            datasets.append(WeightedDataset(dataset, weight) if weight != 1.0 else dataset)
+        return datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
 
     def setup(self, stage: Optional[str] = None) -> None:
         """Build the datasets (idempotent; called by the Trainer on every rank).

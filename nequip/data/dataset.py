@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from . import keys
 from .atomic_data import frame_from_arrays, from_ase
 from .hdf5 import check_format, read_frame
 from .type_mapper import TypeMapper
@@ -184,3 +185,20 @@ def load_dataset(
     if str(path).lower().endswith(HDF5_SUFFIXES):
         return HDF5Dataset(path, type_mapper, r_max, dtype=dtype, config_key=config_key)
     return ASEDataset(path, type_mapper, r_max, dtype=dtype, config_key=config_key)
+
+
+class WeightedDataset(Dataset):
+    """The frames of ``dataset`` with their loss weight (key ``weight``) multiplied by ``weight``:
+    how one data file is made to count more or less than the others it is trained with."""
+
+    def __init__(self, dataset: Dataset, weight: float):
+        self.dataset = dataset
+        self.weight = float(weight)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+        frame = dict(self.dataset[index])
+        frame[keys.FRAME_WEIGHT] = frame[keys.FRAME_WEIGHT] * self.weight
+        return frame

@@ -21,10 +21,9 @@ def data_fingerprint(config: Dict[str, Any]) -> str:
     data = config["data"]
     files = {}
     for key in ("train", "val", "test"):
-        path = data[key]
-        if path is not None and os.path.exists(path):
-            stat = os.stat(path)
-            files[key] = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
+        for source in data[key] or []:
+            stat = os.stat(source["path"])
+            files.setdefault(key, []).append([source["path"], source["weight"], stat.st_size, stat.st_mtime_ns])
     keyed = {"files": files, "split": data["split"], "seed": data["seed"], "type_names": config["type_names"],
              "r_max": config["r_max"], "dtype": config["model_dtype"]}
     return json.dumps(keyed, sort_keys=True)
