@@ -1,0 +1,92 @@
+"""The Allegro model (Musaelian et al., Nat. Commun. 2023): strictly local, equivariant pair features
+updated by channel-wise tensor products with per-atom environment embeddings; pair energies from an
+invariant latent, summed onto atoms, per-type scaled and shifted; forces and stress by autograd."""
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from nequip.nn.edges import EdgeSphericalHarmonics, EdgeVectors, RadialEdgeEmbedding
+from nequip.nn.embedding import OneHotTypes
+from nequip.nn.forces import ForceStressOutput
+from nequip.nn.readout import PerTypeScaleShift, TotalEnergySum
+from nequip.nn.sequential import SequentialGraphNetwork
+
+from .nn import AllegroLayer, InitialPairFeatures, PairEnergyReadout, TwoBodyLatent, tensor_irreps
+
+
+@dataclass
+class AllegroConfig:
+    """Hyperparameters of the ``model:`` section for ``kind: allegro``.
+
+    ``two_body_mlp``: hidden sizes of the two-body MLP, the last entry is the latent dimension.
+    ``latent_mlp`` / ``readout_mlp``: hidden sizes of the latent update and pair-energy MLPs.
+    ``avg_num_neighbors``, ``per_type_energy_shifts`` and ``per_type_energy_scales`` left at ``null``
+    are computed from the training set.
+    """
+
+    kind: str = "allegro"
+    num_layers: int = 2
+    l_max: int = 2
+    parity: bool = True
+    num_tensor_features: int = 16
+    two_body_mlp: List[int] = field(default_factory=lambda: [64, 128])
+    latent_mlp: List[int] = field(default_factory=lambda: [128])
+    readout_mlp: List[int] = field(default_factory=lambda: [32])
+    num_bessels: int = 8
+    bessel_trainable: bool = False
+    cutoff_p: int = 6
+    tp_backend: str = "reference"
+    avg_num_neighbors: Any = None
+    per_type_energy_shifts: Any = None
+    per_type_energy_scales: Any = None
+    scale_shift_trainable: bool = False
+
+
+def build_allegro(spec: Dict[str, Any]) -> ForceStressOutput:
+    """Builds Allegro from a resolved spec (see :func:`nequip.model.spec.resolve_model_spec`).
+
+    Raises ``ValueError`` when ``num_layers < 1`` or a module's inputs do not fit.
+    """
+    hp = spec["model"]
+    if int(hp["num_layers"]) < 1:
+        raise ValueError(f"model.num_layers must be >= 1 for allegro, got {hp['num_layers']}")
+    num_types = len(spec["type_names"])
+    steps = {}
+
+    def add(name, make):
+        upstream = list(steps.values())[-1].irreps_out if steps else None
+        steps[name] = make(upstream)
+
+    add("one_hot", lambda up: OneHotTypes(num_types, irreps_in=up))
+    add("edge_vectors", lambda up: EdgeVectors(irreps_in=up))
+    add("spherical_harmonics", lambda up: EdgeSphericalHarmonics(hp["l_max"], irreps_in=up))
+    add(
+        "radial_embedding",
+        lambda up: RadialEdgeEmbedding(
+            spec["r_max"], hp["num_bessels"], hp["bessel_trainable"], hp["cutoff_p"], irreps_in=up
+        ),
+    )
+    add("two_body_latent", lambda up: TwoBodyLatent(list(hp["two_body_mlp"]), irreps_in=up))
+    add("pair_features", lambda up: InitialPairFeatures(hp["num_tensor_features"], irreps_in=up))
+    features = tensor_irreps(hp["num_tensor_features"], hp["l_max"], hp["parity"])
+    for layer in range(hp["num_layers"]):
+        add(
+            f"allegro_{layer}",
+            lambda up: AllegroLayer(
+                features,
+                list(hp["latent_mlp"]),
+                hp["avg_num_neighbors"],
+                tp_backend=hp["tp_backend"],
+                last=(layer == hp["num_layers"] - 1),
+                irreps_in=up,
+            ),
+        )
+    add("pair_readout", lambda up: PairEnergyReadout(list(hp["readout_mlp"]), hp["avg_num_neighbors"], irreps_in=up))
+    add(
+        "scale_shift",
+        lambda up: PerTypeScaleShift(
+            hp["per_type_energy_scales"], hp["per_type_energy_shifts"], hp["scale_shift_trainable"], irreps_in=up
+        ),
+    )
+    add("total_energy", lambda up: TotalEnergySum(irreps_in=up))
+    return ForceStressOutput(SequentialGraphNetwork(steps))
