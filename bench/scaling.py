@@ -48,7 +48,7 @@ def worker(args) -> None:
     datamodule = build_datamodule(config)
     spec = resolve_model_spec(config["model"], config["type_names"], config["r_max"], config["model_dtype"],
                               datamodule.training_statistics())
-    module = NequIPLightningModule(spec, {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay")})
+    module = NequIPLightningModule(spec, {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay", "initialize_from")})
     trainer = build_trainer(config)
     trainer.callbacks.append(Throughput())
     trainer.fit(module, datamodule=datamodule)

@@ -84,6 +84,8 @@ class TrainConfig:
     model_dtype: str = "float64"  # float64 | float32
     num_threads: Optional[int] = None  # torch CPU threads per process; null = torch's default
     ema_decay: float = 0.99  # 0 disables EMA
+    # .nequip.zip or .ckpt to start from (fine-tuning); same type_names and model hyperparameters
+    initialize_from: Optional[str] = None
     model: Dict[str, Any] = field(default_factory=lambda: {"kind": "nequip"})
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -2,6 +2,9 @@
 
     from nequip.integrations.ase import NequIPCalculator
     atoms.calc = NequIPCalculator.from_file("results/tutorial/checkpoints/best.ckpt", device="cpu")
+
+``from_file`` reads a training checkpoint (``.ckpt``), a model package (``.nequip.zip``) or an AOT
+Inductor package compiled for the ``ase`` target (``nequip-compile ... --target ase``, ``.nequip.pt2``).
 """
 
 from typing import Any, Dict, List, Optional
@@ -15,6 +18,21 @@ from ..data import keys
 from ..data.atomic_data import frame_from_arrays
 from ..data.type_mapper import TypeMapper
 from ..model.io import load_model
+
+
+class _CompiledASEModel(torch.nn.Module):
+    """Dict-in, dict-out front of a compiled ``ase``-target package (see nequip.export.targets)."""
+
+    def __init__(self, compiled):
+        super().__init__()
+        self.compiled = compiled
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        from ..export.targets import TARGETS
+
+        inputs, outputs = TARGETS["ase"]
+        out = self.compiled(*[data[k] for k in inputs])
+        return dict(zip(outputs, out))
 
 
 class NequIPCalculator(Calculator):
@@ -38,7 +56,13 @@ class NequIPCalculator(Calculator):
 
     @classmethod
     def from_file(cls, path: str, device: str = "cpu", **kwargs) -> "NequIPCalculator":
-        """Loads a model file (training checkpoint ``.ckpt``)."""
+        """Loads a ``.ckpt``, ``.nequip.zip`` or ``.nequip.pt2`` (ase target; raises ``ValueError`` when
+        the package was compiled for another target or device)."""
+        if path.endswith(".pt2"):
+            from ..export.aoti import load_pt2, spec_from_metadata
+
+            compiled, meta = load_pt2(path, target="ase", device=device)
+            return cls(_CompiledASEModel(compiled), spec_from_metadata(meta), device=device, **kwargs)
         model, spec = load_model(path, device=device)
         return cls(model, spec, device=device, **kwargs)
 

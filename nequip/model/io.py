@@ -46,7 +46,17 @@ def load_checkpoint_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Modu
 
 
 def load_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
-    """Loads any model file this stack writes; returns ``(model, spec)``."""
+    """Loads an eager model from a training checkpoint (``.ckpt``) or a model package
+    (``.nequip.zip``); returns ``(model, spec)``. Raises ``FileNotFoundError`` for a missing file and
+    ``ValueError`` for any other file type (a compiled ``.nequip.pt2`` is not an eager model)."""
     if path.endswith(".ckpt"):
         return load_checkpoint_model(path, device)
-    raise ValueError(f"'{path}': unknown model file type; expected a training checkpoint (.ckpt)")
+    if path.endswith(".nequip.zip"):
+        from .package import load_package_model
+
+        return load_package_model(path, device)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file '{path}' not found")
+    raise ValueError(
+        f"'{path}': unknown model file type; expected a training checkpoint (.ckpt) or a model package (.nequip.zip)"
+    )

@@ -70,7 +70,7 @@ def train(config: Dict[str, Any]) -> Dict[str, float]:
             datamodule.training_statistics, run_dir, data_fingerprint(config), rank_zero_only.rank
         )
         spec = resolve_model_spec(config["model"], config["type_names"], config["r_max"], config["model_dtype"], statistics)
-    train_config = {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay")}
+    train_config = {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay", "initialize_from")}
     module = NequIPLightningModule(spec, train_config)
     if rank_zero_only.rank == 0:
         os.makedirs(run_dir, exist_ok=True)

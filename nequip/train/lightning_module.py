@@ -9,6 +9,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data import keys
 from ..model import build_model
+from ..model.package import initial_weights
 from .loss import EnergyForceStressLoss
 from .metrics import ModelMetrics
 
@@ -24,6 +25,8 @@ class NequIPLightningModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(spec)
+        if train_config.get("initialize_from"):  # fine-tuning; a resumed run then loads its checkpoint over it
+            self.model.load_state_dict(initial_weights(train_config["initialize_from"], spec))
         decay = train_config["ema_decay"]
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)

@@ -32,15 +32,14 @@ def test_valid_config_fills_defaults_and_resolves_paths(tmp_path):
     assert config["trainer"]["max_epochs"] == 7
     assert config["model"]["num_layers"] == 2
     assert config["data"]["batch_size"] == 5
-    assert config["data"]["train"] == str(tmp_path / "train.xyz")
+    assert config["data"]["train"] == [{"path": str(tmp_path / "train.xyz"), "weight": 1.0}]
 
 
 def test_bundled_configs_validate():
     tutorial = load_config(os.path.join(REPO, "configs", "tutorial.yaml"))
-    assert os.path.exists(tutorial["data"]["train"])
-    full = load_config(
-        os.path.join(REPO, "configs", "nequip.yaml"), [f"data.train={tutorial['data']['train']}", "data.val=null"]
-    )
+    train_file = tutorial["data"]["train"][0]["path"]
+    assert os.path.exists(train_file)
+    full = load_config(os.path.join(REPO, "configs", "nequip.yaml"), [f"data.train={train_file}", "data.val=null"])
     assert full["model"]["num_layers"] == 4
 
 

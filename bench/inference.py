@@ -1,0 +1,95 @@
+"""Inference speed: ms per energy+forces+stress call and atom-steps/s on FCC copper, eager vs
+traced+torch.compile vs AOT Inductor .pt2 (ase target).
+
+    OMP_NUM_THREADS=1 python bench/inference.py --sizes 256 2048 16384 --modes eager compile pt2
+
+The model is the tutorial-sized NequIP (random weights; speed does not depend on training), float32.
+Peak memory is the process's max RSS after each run (monotone; read it per size, smallest first).
+"""
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+
+import torch
+from ase.build import bulk
+
+
+def build(kind: str, dtype: str):
+    from nequip.model import build_model, resolve_model_spec
+
+    hp = {"kind": kind, "num_layers": 3, "l_max": 1, "num_features": 32}
+    stats = {"avg_num_neighbors": 40.0, "per_type_energy_shift": [-3.5], "force_rms": 0.5}
+    spec = resolve_model_spec(hp, ["Cu"], 4.5, dtype, stats)
+    torch.manual_seed(0)
+    return build_model(spec).eval(), spec
+
+
+def copper(n: int):
+    import numpy as np
+
+    base = bulk("Cu", "fcc", a=3.61, cubic=True)  # 4 atoms
+    k = round((n / 4) ** (1 / 3))
+    atoms = base.repeat((k, k, k))
+    atoms.rattle(0.05, seed=0)
+    assert len(atoms) == n, (n, len(atoms))
+    return atoms
+
+
+def time_calls(fn, repeats: int, budget_s: float):
+    fn()  # warm-up (and compilation)
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeats and time.perf_counter() - start < budget_s:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times), len(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 16384])
+    parser.add_argument("--modes", nargs="+", default=["eager", "compile", "pt2"])
+    parser.add_argument("--kind", default="nequip")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=30.0, help="seconds of timed calls per case")
+    args = parser.parse_args()
+    from nequip.data.atomic_data import from_ase
+    from nequip.data.type_mapper import TypeMapper
+    from nequip.export.targets import TARGETS
+
+    model, spec = build(args.kind, args.dtype)
+    threads = torch.get_num_threads()
+    runners = {}
+    if "compile" in args.modes:
+        from nequip.export.traced import CompiledModel
+
+        runners["compile"] = CompiledModel(model)
+    if "pt2" in args.modes:
+        from nequip.export.aoti import compile_model, load_pt2
+
+        path = os.path.join(tempfile.mkdtemp(), "bench.nequip.pt2")
+        t = time.perf_counter()
+        compile_model(build(args.kind, args.dtype)[0], spec, path, target="ase")
+        print(f"# pt2 compile: {time.perf_counter() - t:.0f} s")
+        compiled, _ = load_pt2(path, target="ase")
+        runners["pt2"] = lambda d: compiled(*[d[k] for k in TARGETS["ase"][0]])
+    runners["eager"] = model
+    print("| model | mode | atoms | threads | ms/call | atom-steps/s | µs/atom | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in args.sizes:
+        data = from_ase(copper(n), TypeMapper(["Cu"]), spec["r_max"], dtype=getattr(torch, args.dtype))
+        for mode in args.modes:
+            run = runners[mode]
+            best, count = time_calls(lambda: run(dict(data)), args.repeats, args.budget)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"| {args.kind} {args.dtype} | {mode} | {n} | {threads} | {best * 1e3:.1f} | {n / best:.3g} | "
+                  f"{best / n * 1e6:.1f} | {rss:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

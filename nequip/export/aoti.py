@@ -1,0 +1,144 @@
+"""AOT Inductor compilation of a model into a ``.nequip.pt2`` package, and loading it back.
+
+Recipe (see shared/notes/lammps.md): trace the target function, ``autograd.grad`` included, into an
+aten graph with ``make_fx(tracing_mode="symbolic")``; export that graph with dynamic atom and edge
+counts (``torch.export.export(strict=False)``); compile and package it with
+``torch._inductor.aoti_compile_and_package``. The metadata (all strings) is readable from C++ via
+``AOTIModelPackageLoader::get_metadata()``.
+"""
+
+import os
+from typing import Any, Dict, Tuple
+
+import torch
+
+from .. import __version__
+from .targets import TARGETS, ase_function, lammps_function
+
+PT2_SUFFIX = ".nequip.pt2"
+MODEL_KIND_KEY = "model_kind"
+
+
+def _example_inputs(target: str, dtype: torch.dtype, device: str, num_types: int):
+    """A small example graph whose sizes differ from each other and from 0, 1, 3 (so that tracing
+    does not specialise a dynamic size)."""
+    g = torch.Generator().manual_seed(0)
+    n, e = 7, 22
+    pos = torch.rand(n, 3, generator=g, dtype=torch.float64).to(dtype) * 3.0
+    types = torch.arange(n) % max(num_types, 1)
+    edge_index = torch.stack([torch.arange(e) % n, (torch.arange(e) * 3 + 1) % n])
+    edge_index[1] = torch.where(edge_index[1] == edge_index[0], (edge_index[1] + 1) % n, edge_index[1])
+    if target == "ase":
+        cell = (torch.eye(3, dtype=dtype) * 6.0).unsqueeze(0)
+        shifts = torch.zeros(e, 3, dtype=dtype)
+        args = (pos, types, cell, edge_index, shifts)
+    else:
+        args = (pos, types, edge_index, torch.tensor([5]))
+    return tuple(a.to(device) for a in args)
+
+
+def _dynamic_shapes(target: str):
+    n = torch.export.Dim("num_atoms", min=1, max=2**31 - 2)
+    e = torch.export.Dim("num_edges", min=1, max=2**31 - 2)
+    if target == "ase":
+        return ({0: n}, {0: n}, None, {1: e}, {0: e})
+    return ({0: n}, {0: n}, {1: e}, None)
+
+
+def target_function(model: torch.nn.Module, target: str):
+    if target not in TARGETS:
+        raise ValueError(f"unknown target '{target}'; choose one of {sorted(TARGETS)}")
+    return ase_function(model) if target == "ase" else lammps_function(model)
+
+
+def export_program(model: torch.nn.Module, spec: Dict[str, Any], target: str, device: str = "cpu"):
+    """The ``torch.export.ExportedProgram`` of the target function (dynamic atom and edge counts)."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from ..model.spec import DTYPES
+
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    fn = target_function(model, target)
+    example = _example_inputs(target, DTYPES[spec["dtype"]], device, len(spec["type_names"]))
+    with torch.enable_grad():
+        gm = make_fx(fn, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
+    return torch.export.export(gm, example, dynamic_shapes=_dynamic_shapes(target), strict=False)
+
+
+def pt2_metadata(spec: Dict[str, Any], target: str, device: str) -> Dict[str, str]:
+    inputs, outputs = TARGETS[target]
+    return {
+        MODEL_KIND_KEY: str(spec["kind"]),
+        "r_max": repr(float(spec["r_max"])),
+        "type_names": " ".join(spec["type_names"]),
+        "num_layers": str(int(spec["model"].get("num_layers", 1))),
+        "target": target,
+        "dtype": spec["dtype"],
+        "device": device,
+        "framework_version": __version__,
+        "input_keys": ",".join(inputs),
+        "output_keys": ",".join(outputs),
+    }
+
+
+def compile_model(
+    model: torch.nn.Module, spec: Dict[str, Any], out: str, target: str = "ase", device: str = "cpu"
+) -> str:
+    """Compiles ``model`` for ``target`` (``ase`` | ``lammps``) on ``device`` (``cpu`` | ``cuda``) into
+    the package ``out`` (``*.nequip.pt2``); returns its path. Raises ``ValueError`` on a bad target,
+    device or file name and ``RuntimeError`` when CUDA is asked for but not available."""
+    if not out.endswith(PT2_SUFFIX):
+        raise ValueError(f"output file '{out}' must end with {PT2_SUFFIX}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got '{device}'")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device; compile on a GPU machine")
+    program = export_program(model, spec, target, device)
+    from torch._inductor import aoti_compile_and_package
+
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    return aoti_compile_and_package(
+        program, package_path=out, inductor_configs={"aot_inductor.metadata": pt2_metadata(spec, target, device)}
+    )
+
+
+def spec_from_metadata(meta: Dict[str, str]) -> Dict[str, Any]:
+    """The parts of a model spec that a ``.pt2`` carries (enough for a calculator)."""
+    return {
+        "kind": meta[MODEL_KIND_KEY],
+        "r_max": float(meta["r_max"]),
+        "type_names": meta["type_names"].split(),
+        "dtype": meta["dtype"],
+        "framework_version": meta["framework_version"],
+        "model": {"num_layers": int(meta["num_layers"])},
+    }
+
+
+def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Dict[str, str]]:
+    """``(compiled callable, metadata)`` of a ``.nequip.pt2``. Raises ``FileNotFoundError`` for a
+    missing file and ``ValueError`` when the package is not ours or was compiled for another
+    ``target``/``device`` than asked."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file '{path}' not found")
+    from torch._inductor import aoti_load_package
+
+    try:
+        compiled = aoti_load_package(path)
+    except Exception as err:
+        raise ValueError(f"'{path}' is not a loadable AOT Inductor package on this machine: {err}") from None
+    meta = dict(compiled.get_metadata())
+    if MODEL_KIND_KEY not in meta or "target" not in meta:
+        raise ValueError(f"'{path}' is a .pt2 package but not one written by nequip-compile (no model metadata)")
+    if target is not None and meta["target"] != target:
+        raise ValueError(
+            f"'{path}' was compiled for target '{meta['target']}', but target '{target}' is needed; "
+            f"recompile with nequip-compile ... --target {target}"
+        )
+    if device is not None and meta["device"] != torch.device(device).type:
+        raise ValueError(
+            f"'{path}' was compiled for device '{meta['device']}', but device '{device}' was asked for; "
+            f"recompile with nequip-compile ... --device {torch.device(device).type}"
+        )
+    return compiled, meta

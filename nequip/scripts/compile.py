@@ -1,0 +1,42 @@
+"""``nequip-compile MODEL OUT.nequip.pt2 [--device cpu|cuda] [--target ase|lammps]``: compile a trained
+model (``.ckpt`` or ``.nequip.zip``) ahead of time with AOT Inductor into a deployable package.
+
+The ``ase`` target is what ``NequIPCalculator.from_file`` loads; the ``lammps`` target is what the
+LAMMPS pair style loads (inputs/outputs: see nequip.export.targets). Compile on the kind of machine
+that will run the package (the CPU instruction set and the CUDA architecture are recorded in it).
+"""
+
+import argparse
+import sys
+import time
+from typing import List, Optional
+
+from ..export.aoti import compile_model
+from ..export.targets import TARGETS
+from ..model.io import load_model
+from ..utils.cli import run_cli
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="nequip-compile", description=__doc__)
+    parser.add_argument("model", help="trained model: training checkpoint (.ckpt) or model package (.nequip.zip)")
+    parser.add_argument("out", help="output package, *.nequip.pt2")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--target", default="ase", choices=sorted(TARGETS))
+    args = parser.parse_args(argv)
+
+    def run() -> int:
+        if not args.out.endswith(".nequip.pt2"):
+            raise ValueError(f"output file '{args.out}' must end with .nequip.pt2")
+        model, spec = load_model(args.model, device=args.device)
+        start = time.perf_counter()
+        path = compile_model(model, spec, args.out, target=args.target, device=args.device)
+        print(f"nequip-compile: wrote {path} (target {args.target}, device {args.device}, "
+              f"{time.perf_counter() - start:.0f} s)")
+        return 0
+
+    return run_cli("nequip-compile", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

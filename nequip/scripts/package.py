@@ -1,0 +1,37 @@
+"""``nequip-package build CKPT OUT.nequip.zip`` / ``nequip-package info FILE.nequip.zip``: model
+packages for sharing, compiling (nequip-compile), the ASE calculator and fine-tuning
+(``initialize_from:`` in a training config). See nequip.model.package for the format."""
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from ..model.package import package_checkpoint, read_package
+from ..utils.cli import run_cli
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="nequip-package", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="package a training checkpoint (EMA weights when present)")
+    build.add_argument("checkpoint", help="training checkpoint (.ckpt)")
+    build.add_argument("out", help="output file, *.nequip.zip")
+    info = sub.add_parser("info", help="print a package's manifest and model hyperparameters")
+    info.add_argument("package", help="*.nequip.zip")
+    args = parser.parse_args(argv)
+
+    def run() -> int:
+        if args.command == "build":
+            print(f"nequip-package: wrote {package_checkpoint(args.checkpoint, args.out)}")
+            return 0
+        manifest, spec, weights = read_package(args.package)
+        num_params = sum(int(v.numel()) for v in weights.values())
+        print(json.dumps({**manifest, "num_weights": num_params, "model": spec["model"]}, indent=2))
+        return 0
+
+    return run_cli("nequip-package", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

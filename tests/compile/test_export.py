@@ -1,0 +1,114 @@
+"""AOT Inductor packages (.nequip.pt2): eager == compiled for the ase and lammps targets, metadata,
+clear errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from ghosts import with_ghosts
+from helpers import cu_au_atoms, frame, relative_error, small_model
+
+from nequip.export.aoti import load_pt2
+from nequip.export.targets import TARGETS, lammps_function
+
+
+@pytest.mark.slow
+def test_ase_target_equals_eager(small_pt2):
+    compiled, meta = load_pt2(small_pt2("ase"), target="ase", device="cpu")
+    assert meta["target"] == "ase" and meta["type_names"] == "Cu Au" and float(meta["r_max"]) == 3.6
+    assert meta["input_keys"].split(",") == TARGETS["ase"][0]
+    assert meta["output_keys"].split(",") == TARGETS["ase"][1]
+    for atoms in (cu_au_atoms(0), cu_au_atoms(1, repeat=(3, 2, 2))):  # two sizes: dynamic shapes
+        data = frame(atoms)
+        ref = small_model()(dict(data))
+        out = compiled(*[data[k] for k in TARGETS["ase"][0]])
+        for key, value in zip(TARGETS["ase"][1], out):
+            assert relative_error(value, ref[key]) < 1e-10, key
+
+
+def test_lammps_function_matches_periodic_model():
+    """Eager lammps-target function on explicit ghosts (skin = num_layers * r_max) reproduces the
+    periodic model: local energies, total energy, forces after folding ghosts onto their owners, and
+    the virial; per-atom virials sum to the virial."""
+    atoms = cu_au_atoms(0)
+    data = frame(atoms)
+    ref = small_model()(dict(data))
+    pos, types, edge_index, num_local, owner = with_ghosts(
+        atoms.positions, atoms.cell.array, data["atom_types"].numpy(), 3.6, 2 * 3.6
+    )
+    atomic, total, forces, virial, atom_virial = lammps_function(small_model())(pos, types, edge_index, torch.tensor([num_local]))
+    _check_lammps(ref, atomic, total, forces, virial, atom_virial, num_local, owner)
+
+
+def _check_lammps(ref, atomic, total, forces, virial, atom_virial, num_local, owner):
+    assert relative_error(atomic[:num_local], ref["atomic_energy"]) < 1e-10
+    assert torch.all(atomic[num_local:] == 0)
+    assert relative_error(total, ref["total_energy"]) < 1e-10
+    folded = torch.zeros(num_local, 3, dtype=forces.dtype).index_add(0, owner, forces)
+    assert relative_error(folded, ref["forces"]) < 1e-9
+    assert relative_error(virial[0], ref["virial"][0]) < 1e-9
+    assert relative_error(atom_virial.sum(0), virial[0]) < 1e-12
+    assert atom_virial[num_local:].abs().max() > 0  # ghosts carry their share of the virial
+
+
+@pytest.mark.slow
+def test_lammps_target_equals_eager(small_pt2):
+    compiled, meta = load_pt2(small_pt2("lammps"), target="lammps")
+    assert meta["input_keys"] == "pos,atom_types,edge_index,num_local"
+    assert meta["output_keys"] == "atomic_energy,total_energy,forces,virial,atom_virial"
+    assert meta["num_layers"] == "2" and meta["model_kind"] == "nequip" and meta["dtype"] == "float64"
+    atoms = cu_au_atoms(2)
+    data = frame(atoms)
+    ref = small_model()(dict(data))
+    pos, types, edge_index, num_local, owner = with_ghosts(
+        atoms.positions, atoms.cell.array, data["atom_types"].numpy(), 3.6, 2 * 3.6
+    )
+    out = compiled(pos, types, edge_index, torch.tensor([num_local]))
+    _check_lammps(ref, *out, num_local, owner)
+
+
+@pytest.mark.slow
+def test_wrong_target_device_and_missing_file(small_pt2, tmp_path):
+    path = small_pt2("lammps")
+    with pytest.raises(ValueError, match="compiled for target 'lammps'.*--target ase"):
+        load_pt2(path, target="ase")
+    with pytest.raises(ValueError, match="compiled for device 'cpu'.*--device cuda"):
+        load_pt2(path, target="lammps", device="cuda")
+    with pytest.raises(FileNotFoundError, match="nope.nequip.pt2"):
+        load_pt2(str(tmp_path / "nope.nequip.pt2"))
+    from nequip.integrations.ase import NequIPCalculator
+
+    with pytest.raises(ValueError, match="target 'lammps'"):
+        NequIPCalculator.from_file(path)
+    bogus = tmp_path / "bogus.nequip.pt2"
+    bogus.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a loadable"):
+        load_pt2(str(bogus))
+
+
+@pytest.mark.slow
+def test_ase_calculator_from_pt2_equals_eager(small_pt2):
+    from nequip.integrations.ase import NequIPCalculator
+
+    atoms = cu_au_atoms(4)
+    results = []
+    for calc in (NequIPCalculator(small_model(), small_model().spec), NequIPCalculator.from_file(small_pt2("ase"))):
+        atoms.calc = calc
+        results.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(), atoms.get_potential_energies()))
+    for eager, compiled in zip(*results):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-10, atol=1e-12)
+
+
+def test_compile_cli_errors(tmp_path, capsys):
+    from nequip.export.aoti import compile_model
+    from nequip.scripts.compile import main
+
+    assert main([str(tmp_path / "missing.ckpt"), str(tmp_path / "o.nequip.pt2")]) == 2
+    assert "missing.ckpt' not found" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.ckpt"), str(tmp_path / "o.pt2")]) == 2
+    assert "must end with .nequip.pt2" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown target 'gromacs'"):
+        compile_model(small_model(), small_model().spec, str(tmp_path / "o.nequip.pt2"), target="gromacs")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no usable CUDA"):
+            compile_model(small_model(), small_model().spec, str(tmp_path / "o.nequip.pt2"), device="cuda")
