@@ -1,7 +1,7 @@
 """Inference speed: ms per energy+forces+stress call and atom-steps/s on FCC copper, eager vs
-traced+torch.compile vs AOT Inductor .pt2 (ase target).
+AOT Inductor .pt2 (ase target), side by side in one run.
 
-    OMP_NUM_THREADS=1 python bench/inference.py --sizes 256 2048 16384 --modes eager compile pt2
+    OMP_NUM_THREADS=1 python bench/inference.py --sizes 256 2048 16384 --modes eager pt2
 
 The model is the tutorial-sized NequIP (random weights; speed does not depend on training), float32.
 Peak memory is the process's max RSS after each run (monotone; read it per size, smallest first).
@@ -52,7 +52,7 @@ def time_calls(fn, repeats: int, budget_s: float):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 16384])
-    parser.add_argument("--modes", nargs="+", default=["eager", "compile", "pt2"])
+    parser.add_argument("--modes", nargs="+", default=["eager", "pt2"], choices=["eager", "pt2"])
     parser.add_argument("--kind", default="nequip")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=5)
@@ -65,10 +65,6 @@ def main():
     model, spec = build(args.kind, args.dtype)
     threads = torch.get_num_threads()
     runners = {}
-    if "compile" in args.modes:
-        from nequip.export.traced import CompiledModel
-
-        runners["compile"] = CompiledModel(model)
     if "pt2" in args.modes:
         from nequip.export.aoti import compile_model, load_pt2
 
