@@ -5,11 +5,8 @@ invariant latent, summed onto atoms, per-type scaled and shifted; forces and str
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
-from nequip.nn.edges import EdgeSphericalHarmonics, EdgeVectors, RadialEdgeEmbedding
-from nequip.nn.embedding import OneHotTypes
+from nequip.model.pipeline import build_pipeline
 from nequip.nn.forces import ForceStressOutput
-from nequip.nn.readout import PerTypeScaleShift, TotalEnergySum
-from nequip.nn.sequential import SequentialGraphNetwork
 
 from .nn import AllegroLayer, InitialPairFeatures, PairEnergyReadout, TwoBodyLatent, tensor_irreps
 
@@ -50,43 +47,23 @@ def build_allegro(spec: Dict[str, Any]) -> ForceStressOutput:
     hp = spec["model"]
     if int(hp["num_layers"]) < 1:
         raise ValueError(f"model.num_layers must be >= 1 for allegro, got {hp['num_layers']}")
-    num_types = len(spec["type_names"])
-    steps = {}
-
-    def add(name, make):
-        upstream = list(steps.values())[-1].irreps_out if steps else None
-        steps[name] = make(upstream)
-
-    add("one_hot", lambda up: OneHotTypes(num_types, irreps_in=up))
-    add("edge_vectors", lambda up: EdgeVectors(irreps_in=up))
-    add("spherical_harmonics", lambda up: EdgeSphericalHarmonics(hp["l_max"], irreps_in=up))
-    add(
-        "radial_embedding",
-        lambda up: RadialEdgeEmbedding(
-            spec["r_max"], hp["num_bessels"], hp["bessel_trainable"], hp["cutoff_p"], irreps_in=up
-        ),
-    )
-    add("two_body_latent", lambda up: TwoBodyLatent(list(hp["two_body_mlp"]), irreps_in=up))
-    add("pair_features", lambda up: InitialPairFeatures(hp["num_tensor_features"], irreps_in=up))
     features = tensor_irreps(hp["num_tensor_features"], hp["l_max"], hp["parity"])
-    for layer in range(hp["num_layers"]):
-        add(
-            f"allegro_{layer}",
-            lambda up: AllegroLayer(
-                features,
-                list(hp["latent_mlp"]),
-                hp["avg_num_neighbors"],
-                tp_backend=hp["tp_backend"],
-                last=(layer == hp["num_layers"] - 1),
-                irreps_in=up,
-            ),
-        )
-    add("pair_readout", lambda up: PairEnergyReadout(list(hp["readout_mlp"]), hp["avg_num_neighbors"], irreps_in=up))
-    add(
-        "scale_shift",
-        lambda up: PerTypeScaleShift(
-            hp["per_type_energy_scales"], hp["per_type_energy_shifts"], hp["scale_shift_trainable"], irreps_in=up
-        ),
-    )
-    add("total_energy", lambda up: TotalEnergySum(irreps_in=up))
-    return ForceStressOutput(SequentialGraphNetwork(steps))
+
+    def body(add) -> None:
+        add("two_body_latent", lambda up: TwoBodyLatent(list(hp["two_body_mlp"]), irreps_in=up))
+        add("pair_features", lambda up: InitialPairFeatures(hp["num_tensor_features"], irreps_in=up))
+        for layer in range(hp["num_layers"]):
+            add(
+                f"allegro_{layer}",
+                lambda up: AllegroLayer(
+                    features,
+                    list(hp["latent_mlp"]),
+                    hp["avg_num_neighbors"],
+                    tp_backend=hp["tp_backend"],
+                    last=(layer == hp["num_layers"] - 1),
+                    irreps_in=up,
+                ),
+            )
+        add("pair_readout", lambda up: PairEnergyReadout(list(hp["readout_mlp"]), hp["avg_num_neighbors"], irreps_in=up))
+
+    return build_pipeline(spec, body)

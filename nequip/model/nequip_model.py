@@ -6,12 +6,11 @@ from typing import Any, Dict
 
 from e3nn import o3
 
-from ..nn.edges import EdgeSphericalHarmonics, EdgeVectors, RadialEdgeEmbedding
-from ..nn.embedding import AtomwiseLinear, OneHotTypes
+from ..nn.embedding import AtomwiseLinear
 from ..nn.forces import ForceStressOutput
 from ..nn.interaction import InteractionBlock, hidden_irreps
-from ..nn.readout import AtomicEnergyReadout, PerTypeScaleShift, TotalEnergySum
-from ..nn.sequential import SequentialGraphNetwork
+from ..nn.readout import AtomicEnergyReadout
+from .pipeline import build_pipeline
 
 
 @dataclass
@@ -43,48 +42,28 @@ class NequIPConfig:
 def build_nequip(spec: Dict[str, Any]) -> ForceStressOutput:
     """Builds the model from a resolved spec (see :func:`nequip.model.spec.resolve_model_spec`)."""
     hp = spec["model"]
-    num_types = len(spec["type_names"])
-    steps = {}
-
-    def add(name, make):
-        upstream = list(steps.values())[-1].irreps_out if steps else None
-        steps[name] = make(upstream)
-
-    add("one_hot", lambda up: OneHotTypes(num_types, irreps_in=up))
-    add("edge_vectors", lambda up: EdgeVectors(irreps_in=up))
-    add("spherical_harmonics", lambda up: EdgeSphericalHarmonics(hp["l_max"], irreps_in=up))
-    add(
-        "radial_embedding",
-        lambda up: RadialEdgeEmbedding(
-            spec["r_max"], hp["num_bessels"], hp["bessel_trainable"], hp["cutoff_p"], irreps_in=up
-        ),
-    )
-    add(
-        "chemical_embedding",
-        lambda up: AtomwiseLinear(
-            o3.Irreps(f"{hp['num_features']}x0e"), field="node_attrs", out_field="node_features", irreps_in=up
-        ),
-    )
     target = hidden_irreps(hp["num_features"], hp["l_max"], hp["parity"])
-    for layer in range(hp["num_layers"]):
+
+    def body(add) -> None:
         add(
-            f"interaction_{layer}",
-            lambda up: InteractionBlock(
-                target,
-                avg_num_neighbors=hp["avg_num_neighbors"],
-                radial_mlp_depth=hp["radial_mlp_depth"],
-                radial_mlp_width=hp["radial_mlp_width"],
-                tp_backend=hp["tp_backend"],
-                resnet=hp["resnet"],
-                irreps_in=up,
+            "chemical_embedding",
+            lambda up: AtomwiseLinear(
+                o3.Irreps(f"{hp['num_features']}x0e"), field="node_attrs", out_field="node_features", irreps_in=up
             ),
         )
-    add("readout", lambda up: AtomicEnergyReadout(irreps_in=up))
-    add(
-        "scale_shift",
-        lambda up: PerTypeScaleShift(
-            hp["per_type_energy_scales"], hp["per_type_energy_shifts"], hp["scale_shift_trainable"], irreps_in=up
-        ),
-    )
-    add("total_energy", lambda up: TotalEnergySum(irreps_in=up))
-    return ForceStressOutput(SequentialGraphNetwork(steps))
+        for layer in range(hp["num_layers"]):
+            add(
+                f"interaction_{layer}",
+                lambda up: InteractionBlock(
+                    target,
+                    avg_num_neighbors=hp["avg_num_neighbors"],
+                    radial_mlp_depth=hp["radial_mlp_depth"],
+                    radial_mlp_width=hp["radial_mlp_width"],
+                    tp_backend=hp["tp_backend"],
+                    resnet=hp["resnet"],
+                    irreps_in=up,
+                ),
+            )
+        add("readout", lambda up: AtomicEnergyReadout(irreps_in=up))
+
+    return build_pipeline(spec, body)
