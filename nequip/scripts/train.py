@@ -62,20 +62,21 @@ def train(config: Dict[str, Any]) -> Dict[str, float]:
     last = last_checkpoint(run_dir)
     resume = config["resume"] and os.path.exists(last)
     datamodule = build_datamodule(config)
+    # the Trainer reads this process's rank from the launcher (SLURM, torchrun, its own DDP spawn)
+    trainer = build_trainer(config)
     if resume:
         spec = _resumed_spec(last, config)
         print(f"resuming from {last}")
     else:
         statistics = shared_statistics(
-            datamodule.training_statistics, run_dir, data_fingerprint(config), rank_zero_only.rank
+            datamodule.training_statistics, run_dir, data_fingerprint(config), trainer.global_rank
         )
         spec = resolve_model_spec(config["model"], config["type_names"], config["r_max"], config["model_dtype"], statistics)
     train_config = {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay", "initialize_from")}
     module = NequIPLightningModule(spec, train_config)
-    if rank_zero_only.rank == 0:
+    if trainer.is_global_zero:
         os.makedirs(run_dir, exist_ok=True)
         atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(config, sort_keys=False))
-    trainer = build_trainer(config)
     # weights_only: a checkpoint is data; never unpickle code from it
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}

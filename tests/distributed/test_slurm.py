@@ -5,6 +5,7 @@ import os
 import subprocess
 
 from lightning.pytorch.plugins.environments import SLURMEnvironment
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from nequip.config import load_config
 from nequip.train.trainer import build_trainer
@@ -19,6 +20,8 @@ SLURM_TASK_7_OF_8 = {  # task 7 of 8: node 1 of 2, local rank 3 of 4
 
 
 def test_slurm_environment_gives_ranks(tmp_path, emt_xyz, monkeypatch):
+    # building the Trainer sets Lightning's process-global rank; keep it from leaking into later tests
+    monkeypatch.setattr(rank_zero_only, "rank", rank_zero_only.rank)
     for key, value in SLURM_TASK_7_OF_8.items():
         monkeypatch.setenv(key, value)
     config_file = tmp_path / "c.yaml"
