@@ -4,25 +4,24 @@ compiled operator library (``backend="extension"``, see extensions/), with the s
 import torch
 from e3nn import o3
 
-from . import reference
+from . import extension, reference
 from .paths import cg_block, enumerate_paths
 
 BACKENDS = ("reference", "extension")
 
 
 def ops_available() -> bool:
-    """Whether the compiled operator library (extensions/) can be used in this installation."""
-    return False
+    """Whether the compiled operator library (extensions/) can be used here (builds it once if needed)."""
+    return extension.available()[0]
 
 
 def _check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"tensor-product backend '{backend}' is unknown; choose one of {', '.join(BACKENDS)}")
-    if backend == "extension" and not ops_available():
-        raise ValueError(
-            "tensor-product backend 'extension' needs the compiled operator library, which is not available "
-            "in this installation; set model.tp_backend: reference"
-        )
+    if backend == "extension":
+        usable, reason = extension.available()
+        if not usable:
+            raise ValueError(f"tensor-product backend 'extension' is not usable here: {reason}")
 
 
 class _TensorProduct(torch.nn.Module):
@@ -32,9 +31,17 @@ class _TensorProduct(torch.nn.Module):
         self.backend = backend
         self.paths = paths
         self.irreps_out = irreps_out
+        self.out_dim = irreps_out.dim  # a plain int: compiled graphs guard on it, not on the Irreps object
         dtype = torch.get_default_dtype()
-        for index, path in enumerate(paths):
-            self.register_buffer(f"cg_{index}", cg_block(path.l1, path.l2, path.l_out, dtype), persistent=False)
+        # layout constants, rebuilt from the irreps: never in a state dict, so checkpoints load into either backend
+        if backend == "reference":
+            for index, path in enumerate(paths):
+                self.register_buffer(f"cg_{index}", cg_block(path.l1, path.l2, path.l_out, dtype), persistent=False)
+        else:
+            table, cg_index, cg_value = extension.path_tables(paths, dtype)
+            self.register_buffer("path_table", table, persistent=False)
+            self.register_buffer("cg_index", cg_index, persistent=False)
+            self.register_buffer("cg_value", cg_value, persistent=False)
 
     def _cg(self):
         return [getattr(self, f"cg_{index}") for index in range(len(self.paths))]
@@ -59,6 +66,10 @@ class ConvolutionTP(_TensorProduct):
     def forward(self, x, sh, weight, edge_center, edge_neighbor) -> torch.Tensor:
         """x ``[N, irreps_in.dim]``, sh ``[E, irreps_sh.dim]``, weight ``[E, weight_numel]``,
         edge_center / edge_neighbor ``[E]`` int64 -> ``[N, irreps_out.dim]``."""
+        if self.backend == "extension":
+            return extension.convolution(
+                x, sh, weight, edge_center, edge_neighbor, self.path_table, self.cg_index, self.cg_value, self.out_dim
+            )
         return reference.convolution(x, sh, weight, edge_center, edge_neighbor, self.paths, self._cg())
 
 
@@ -74,4 +85,8 @@ class ChannelwiseTP(_TensorProduct):
 
     def forward(self, x1, x2, x2_index) -> torch.Tensor:
         """x1 ``[E, irreps_in1.dim]``, x2 ``[M, irreps_in2.dim]``, x2_index ``[E]`` int64 -> ``[E, irreps_out.dim]``."""
+        if self.backend == "extension":
+            return extension.channelwise(
+                x1, x2, x2_index, self.path_table, self.cg_index, self.cg_value, self.out_dim
+            )
         return reference.channelwise(x1, x2, x2_index, self.paths, self._cg())

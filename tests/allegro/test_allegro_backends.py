@@ -1,14 +1,13 @@
 """Allegro's tensor-product backends: the compiled extension gives the reference path's numbers, and
 ChannelwiseTP matches e3nn's 'uuu' TensorProduct as Allegro uses it."""
 
-import pytest
 import torch
 from e3nn import o3
 
 from allegro_helpers import allegro_model
 from helpers import cu_au_atoms, frame, relative_error
 from nequip.data import keys
-from nequip.ops import ChannelwiseTP, ops_available
+from nequip.ops import ChannelwiseTP
 
 
 def test_channelwise_tp_matches_e3nn(float64_default):
@@ -32,8 +31,7 @@ def test_channelwise_tp_matches_e3nn(float64_default):
     assert relative_error(tp(x1, x2, idx), ref(x1, x2[idx])) < 1e-12
 
 
-@pytest.mark.skipif(not ops_available(), reason="nequip.ops.ops_available() is False: extension operators not built")
-def test_extension_backend_equals_reference():
+def test_extension_backend_equals_reference(float64_default):
     atoms = cu_au_atoms(2)
     ref = allegro_model(tp_backend="reference", seed=3)
     ext = allegro_model(tp_backend="extension", seed=3)

@@ -1,0 +1,217 @@
+"""The compiled operators of extensions/ against the reference path: every first and second
+derivative on random layouts, edge cases, clear errors, torch.compile and torch.export, and a
+compile-only check of the CUDA sources."""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+import torch
+
+from nequip.ops import ChannelwiseTP, ConvolutionTP, extension
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
+from helpers import cu_au_atoms, frame, relative_error, small_model, small_spec  # noqa: E402
+
+CONV_LAYOUTS = [
+    ("3x0e+2x1o", "1x0e+1x1o+1x2e", "0e+1o+2e"),
+    ("2x0e+2x0o+3x1o+1x1e+2x2e+1x3o", "1x0e+1x1o+1x2e+1x3o", "0e+0o+1o+1e+2e+2o+3o+3e"),
+    ("5x1o+1x2e", "1x0e+1x1o", "0e+1e+2e+3o"),
+]
+CHANNELWISE_LAYOUTS = [
+    ("2x0e+2x1o", "2x0e+2x1o", "0e+1o+1e"),
+    ("3x0e+3x1o+3x2e+3x3o", "3x0e+3x1o+3x2e", "0e+0o+1o+1e+2e+2o+3o"),
+]
+
+
+def _pair(cls, *irreps):
+    ref = cls(*irreps, backend="reference")
+    return ref, cls(*irreps, backend="extension")
+
+
+def _conv_inputs(module, n=7, e=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, module.irreps_in.dim, generator=g, requires_grad=True)
+    sh = torch.randn(e, module.irreps_sh.dim, generator=g, requires_grad=True)
+    w = torch.randn(e, module.weight_numel, generator=g, requires_grad=True)
+    center, neighbor = torch.randint(0, n, (e,), generator=g), torch.randint(0, n, (e,), generator=g)
+    return (x, sh, w), (center, neighbor)
+
+
+def _channelwise_inputs(module, e=30, m=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x1 = torch.randn(e, module.irreps_in1.dim, generator=g, requires_grad=True)
+    x2 = torch.randn(m, module.irreps_in2.dim, generator=g, requires_grad=True)
+    return (x1, x2), (torch.randint(0, m, (e,), generator=g),)
+
+
+def _all_derivatives(module, inputs, indices):
+    """Output, its gradients, and the gradients of a gradient (what force training differentiates)."""
+    out = module(*inputs, *indices)
+    probe = torch.sin(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape)
+    first = torch.autograd.grad((out * probe).sum(), inputs, create_graph=True)
+    second = torch.autograd.grad(sum((g**2).sum() for g in first), inputs)
+    return [out, *first, *second]
+
+
+@pytest.mark.parametrize("layout", CONV_LAYOUTS)
+def test_convolution_derivatives_equal_reference(layout, float64_default):
+    ref, ext = _pair(ConvolutionTP, *layout)
+    inputs, indices = _conv_inputs(ref)
+    for got, expected in zip(_all_derivatives(ext, inputs, indices), _all_derivatives(ref, inputs, indices)):
+        assert relative_error(got, expected) < 1e-12
+
+
+@pytest.mark.parametrize("layout", CHANNELWISE_LAYOUTS)
+def test_channelwise_derivatives_equal_reference(layout, float64_default):
+    ref, ext = _pair(ChannelwiseTP, *layout)
+    inputs, indices = _channelwise_inputs(ref)
+    for got, expected in zip(_all_derivatives(ext, inputs, indices), _all_derivatives(ref, inputs, indices)):
+        assert relative_error(got, expected) < 1e-12
+
+
+def test_float32_equals_reference():
+    ref, ext = _pair(ConvolutionTP, *CONV_LAYOUTS[1])
+    (x, sh, w), indices = _conv_inputs(ref)
+    inputs = [t.detach().float().requires_grad_() for t in (x, sh, w)]
+    ref, ext = ref.float(), ext.float()
+    assert ext.cg_value.dtype == torch.float32
+    for got, expected in zip(_all_derivatives(ext, inputs, indices), _all_derivatives(ref, inputs, indices)):
+        assert relative_error(got, expected) < 1e-5
+
+
+def test_gradgradcheck_on_large_layout(float64_default):
+    _, ext = _pair(ConvolutionTP, *CONV_LAYOUTS[1])
+    inputs, (center, neighbor) = _conv_inputs(ext, n=4, e=6)
+    fn = lambda x, sh, w: ext(x, sh, w, center, neighbor)  # noqa: E731
+    assert torch.autograd.gradgradcheck(fn, inputs)
+
+
+def test_no_edges_and_isolated_atoms(float64_default):
+    ref, ext = _pair(ConvolutionTP, *CONV_LAYOUTS[0])
+    inputs, _ = _conv_inputs(ref, e=0)
+    empty = torch.zeros(0, dtype=torch.int64)
+    out = ext(*inputs, empty, empty)
+    assert out.shape == (7, ref.irreps_out.dim) and not out.any()
+    (grad_x,) = torch.autograd.grad(out.sum(), inputs[0])
+    assert not grad_x.any()
+    c_ref, c_ext = _pair(ChannelwiseTP, *CHANNELWISE_LAYOUTS[0])
+    (x1, x2), _ = _channelwise_inputs(c_ref, e=0)
+    assert c_ext(x1, x2, empty).shape == (0, c_ref.irreps_out.dim)
+
+
+def test_bad_index_is_a_clear_error(float64_default):
+    _, ext = _pair(ConvolutionTP, *CONV_LAYOUTS[0])
+    inputs, (center, neighbor) = _conv_inputs(ext)
+    neighbor = neighbor.clone()
+    neighbor[3] = 99
+    with pytest.raises(RuntimeError, match=r"neighbor\[3\] = 99 is outside \[0, 7\)"):
+        ext(*inputs, center, neighbor)
+    with pytest.raises(RuntimeError, match="sh has 39 rows, expected 40"):
+        ext(inputs[0], inputs[1][:-1], inputs[2], center, center)
+
+
+def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEQUIP_OPS_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    with pytest.raises(extension.ExtensionUnavailable, match="needs a C\\+\\+ compiler.*tp_backend: reference"):
+        extension.library_path()
+
+
+def _energy_and_forces(module, pos, sh_of, w_of, x, center, neighbor):
+    """A force-training-shaped graph: energy from the convolution of position-dependent inputs,
+    forces by autograd with create_graph (so the compiled graph holds the double backward)."""
+    vec = pos[neighbor] - pos[center]
+    energy = module(x, sh_of(vec), w_of(vec), center, neighbor).pow(2).sum()
+    (forces,) = torch.autograd.grad(energy, pos, create_graph=True)
+    return energy, forces
+
+
+def _toy_inputs(module, n=6, e=40):
+    g = torch.Generator().manual_seed(5)
+    pos = torch.randn(n, 3, generator=g, requires_grad=True)
+    x = torch.randn(n, module.irreps_in.dim, generator=g)
+    center = torch.randint(0, n, (e,), generator=g)
+    neighbor = (center + torch.randint(1, n, (e,), generator=g)) % n  # no self-edges: |r| = 0 has no gradient
+    sh_dim, w_dim = module.irreps_sh.dim, module.weight_numel
+    sh_of = lambda v: torch.cat([v.sum(-1, keepdim=True)] + [v] * ((sh_dim - 1) // 3), -1)[:, :sh_dim]  # noqa: E731
+    w_of = lambda v: torch.tanh(v.norm(dim=-1, keepdim=True)).expand(-1, w_dim)  # noqa: E731
+    return pos, sh_of, w_of, x, center, neighbor
+
+
+def test_torch_compile_fullgraph_dynamic(float64_default):
+    ref, ext = _pair(ConvolutionTP, "2x0e+2x1o", "1x0e+1x1o", "0e+1o+1e")
+    pos, sh_of, w_of, x, center, neighbor = _toy_inputs(ref)
+
+    def run(module, pos, x, center, neighbor):
+        energy, forces = _energy_and_forces(module, pos, sh_of, w_of, x, center, neighbor)
+        (curvature,) = torch.autograd.grad(forces.pow(2).sum(), pos)  # second order through the operator
+        return energy.detach(), forces.detach(), curvature
+
+    compiled = torch.compile(lambda *a: run(ext, *a), fullgraph=True, dynamic=True)
+    for e in (20, 33):  # a second edge count must reuse the dynamic graph
+        center_e, neighbor_e = center[:e], neighbor[:e]
+        expected = run(ref, pos, x, center_e, neighbor_e)
+        with torch._dynamo.config.patch(trace_autograd_ops=True):  # autograd.grad inside the graph
+            got = compiled(pos, x, center_e, neighbor_e)
+        for a, b in zip(got, expected):
+            assert relative_error(a, b) < 1e-12
+
+
+def test_nequip_model_backends_agree(float64_default):
+    from nequip.data import keys
+
+    ref, ext = small_model(tp_backend="reference", seed=4), small_model(tp_backend="extension", seed=4)
+    ext.load_state_dict(ref.state_dict())
+    data = frame(cu_au_atoms(3))
+    a, b = ref(dict(data)), ext(dict(data))
+    for key in (keys.TOTAL_ENERGY, keys.ATOMIC_ENERGY, keys.FORCES, keys.STRESS):
+        assert relative_error(b[key], a[key]) < 1e-12, key
+
+
+def test_model_export_holds_the_operators(float64_default):
+    """The model exported the way nequip-compile does: forces and stress through the operators."""
+    from nequip.export.aoti import export_program
+    from nequip.export.targets import TARGETS
+
+    model, spec = small_model(tp_backend="extension"), small_spec(tp_backend="extension")
+    program = export_program(model, spec, "ase")
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert "nequip_ops.conv_contract.default" in targets
+    data = frame(cu_au_atoms(1, repeat=(3, 2, 2)))
+    expected = model(dict(data))
+    out = program.module()(*[data[k] for k in TARGETS["ase"][0]])
+    for key, value in zip(TARGETS["ase"][1], out):
+        assert relative_error(value, expected[key]) < 1e-10, key
+
+
+def test_cuda_sources_compile_with_nvcc(tmp_path):
+    """The kernels always (both dtypes instantiated); the launchers too where torch ships its CUDA
+    headers (a CUDA build of torch: the JIT build on a GPU machine compiles them anyway)."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc not found: the CUDA sources are compiled only where the CUDA toolkit is installed")
+    from torch.utils.cpp_extension import include_paths
+
+    instantiate = tmp_path / "kernels.cu"
+    instantiate.write_text(f'#include "{extension.SOURCE_DIR / "tp_kernels.cuh"}"\n' + "".join(
+        f"template __global__ void nequip_ops::{kernel}<{t}>({args});\n"
+        for t in ("float", "double")
+        for kernel, args in (
+            ("conv_kernel", ", ".join([f"const {t}*"] * 4 + ["const int64_t*"] * 3 + ["int64_t", "const int64_t*", f"const {t}*"] + ["int64_t"] * 7 + [f"{t}*", "int64_t"])),
+            ("channelwise_kernel", ", ".join([f"const {t}*"] * 3 + ["const int64_t*"] * 2 + ["int64_t", "const int64_t*", f"const {t}*"] + ["int64_t"] * 6 + [f"{t}*", "int64_t"])),
+        )
+    ))
+    sources = [instantiate]
+    torch_includes = include_paths()
+    if any(os.path.exists(os.path.join(p, "c10", "cuda", "impl", "cuda_cmake_macros.h")) for p in torch_includes):
+        sources.append(extension.SOURCE_DIR / extension.CUDA_SOURCES[0])
+    includes = [f"-I{p}" for p in torch_includes] + [f"-I{sysconfig.get_paths()['include']}"]
+    for source in sources:
+        command = [nvcc, "-c", "-std=c++17", "-arch=sm_80", "-O3", "-Xcompiler", "-fPIC", *includes, str(source),
+                   "-o", str(tmp_path / f"{source.stem}.o")]
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-4000:]
