@@ -146,59 +146,87 @@ const T* row_of(const at::Tensor& t, int64_t row) {
   return t.defined() ? t.data_ptr<T>() + row * t.size(1) : nullptr;
 }
 
-// One edge of the convolution: adds dT/d(open slot) of this edge to `out` (the open slot's row).
-// M[i,k] = sum_j sh[j] C[i,j,k] is formed once per path and edge; the channel loops then are small
-// dense products over contiguous blocks.
-template <typename scalar_t>
-void conv_edge(int64_t open, const PathList<scalar_t>& list, const scalar_t* x, const scalar_t* sh,
+// One path of one convolution edge: adds dT/d(open slot) of this (edge, path) to `out`, the open
+// slot's row. M[i,k] = sum_j sh[j] C[i,j,k] is formed once; the channel loop is then a small dense
+// product over contiguous blocks. D1, D3 > 0 fix the block sizes at compile time so the inner loops
+// unroll (l <= 3); 0 reads them from the path.
+template <typename scalar_t, int64_t OPEN, int D1, int D3>
+void conv_path(const Path& p, const Coefficient<scalar_t>* cg, const scalar_t* x, const scalar_t* sh,
                const scalar_t* w, const scalar_t* y, scalar_t* out, scalar_t* scratch) {
-  for (const Path& p : list.paths) {
-    const int64_t d1 = p.d1, d3 = p.d3;
-    std::fill(scratch, scratch + d1 * d3, scalar_t(0));
-    if (open == CONV_SH) {  // P[i,k] = sum_u w[u] x[u,i] y[u,k];  out[j] += sum_ik C[i,j,k] P[i,k]
-      for (int64_t u = 0; u < p.mul; ++u) {
-        const scalar_t* xu = x + p.in1 + u * d1;
-        const scalar_t* yu = y + p.out + u * d3;
-        for (int64_t i = 0; i < d1; ++i) {
-          const scalar_t a = w[p.weight + u] * xu[i];
-          for (int64_t k = 0; k < d3; ++k) scratch[i * d3 + k] += a * yu[k];
-        }
-      }
-      for (int64_t n = p.cg_begin; n < p.cg_end; ++n) {
-        const auto& c = list.cg[n];
-        out[p.in2 + c.j] += c.value * scratch[c.i * d3 + c.k];
-      }
-      continue;
-    }
-    for (int64_t n = p.cg_begin; n < p.cg_end; ++n) {
-      const auto& c = list.cg[n];
-      scratch[c.i * d3 + c.k] += c.value * sh[p.in2 + c.j];
-    }
-    const scalar_t* M = scratch;
+  const int64_t d1 = D1 ? D1 : p.d1, d3 = D3 ? D3 : p.d3;
+  scalar_t fixed[D1 * D3 > 0 ? D1 * D3 : 1];
+  scalar_t* M = D1 * D3 > 0 ? fixed : scratch;
+  std::fill(M, M + d1 * d3, scalar_t(0));
+  const Coefficient<scalar_t>* begin = cg + p.cg_begin;
+  const Coefficient<scalar_t>* end = cg + p.cg_end;
+  if constexpr (OPEN == CONV_SH) {  // P[i,k] = sum_u w[u] x[u,i] y[u,k];  out[j] += sum_ik C[i,j,k] P[i,k]
     for (int64_t u = 0; u < p.mul; ++u) {
-      const scalar_t* xu = x ? x + p.in1 + u * d1 : nullptr;
-      const scalar_t* yu = y ? y + p.out + u * d3 : nullptr;
-      if (open == CONV_OUT) {
-        scalar_t* ou = out + p.out + u * d3;
-        for (int64_t i = 0; i < d1; ++i) {
-          const scalar_t a = w[p.weight + u] * xu[i];
-          for (int64_t k = 0; k < d3; ++k) ou[k] += a * M[i * d3 + k];
-        }
-      } else if (open == CONV_X) {
-        scalar_t* ou = out + p.in1 + u * d1;
-        for (int64_t i = 0; i < d1; ++i) {
-          scalar_t s = 0;
-          for (int64_t k = 0; k < d3; ++k) s += M[i * d3 + k] * yu[k];
-          ou[i] += w[p.weight + u] * s;
-        }
-      } else {  // CONV_WEIGHT
-        scalar_t s = 0;
-        for (int64_t i = 0; i < d1; ++i)
-          for (int64_t k = 0; k < d3; ++k) s += xu[i] * M[i * d3 + k] * yu[k];
-        out[p.weight + u] += s;
+      const scalar_t* xu = x + p.in1 + u * d1;
+      const scalar_t* yu = y + p.out + u * d3;
+      for (int64_t i = 0; i < d1; ++i) {
+        const scalar_t a = w[p.weight + u] * xu[i];
+        for (int64_t k = 0; k < d3; ++k) M[i * d3 + k] += a * yu[k];
       }
+    }
+    for (const auto* c = begin; c != end; ++c) out[p.in2 + c->j] += c->value * M[c->i * d3 + c->k];
+    return;
+  }
+  for (const auto* c = begin; c != end; ++c) M[c->i * d3 + c->k] += c->value * sh[p.in2 + c->j];
+  for (int64_t u = 0; u < p.mul; ++u) {
+    if constexpr (OPEN == CONV_OUT) {
+      const scalar_t* xu = x + p.in1 + u * d1;
+      scalar_t* ou = out + p.out + u * d3;
+      for (int64_t i = 0; i < d1; ++i) {
+        const scalar_t a = w[p.weight + u] * xu[i];
+        for (int64_t k = 0; k < d3; ++k) ou[k] += a * M[i * d3 + k];
+      }
+    } else if constexpr (OPEN == CONV_X) {
+      const scalar_t* yu = y + p.out + u * d3;
+      scalar_t* ou = out + p.in1 + u * d1;
+      for (int64_t i = 0; i < d1; ++i) {
+        scalar_t s = 0;
+        for (int64_t k = 0; k < d3; ++k) s += M[i * d3 + k] * yu[k];
+        ou[i] += w[p.weight + u] * s;
+      }
+    } else {  // CONV_WEIGHT
+      const scalar_t* xu = x + p.in1 + u * d1;
+      const scalar_t* yu = y + p.out + u * d3;
+      scalar_t s = 0;
+      for (int64_t i = 0; i < d1; ++i)
+        for (int64_t k = 0; k < d3; ++k) s += xu[i] * M[i * d3 + k] * yu[k];
+      out[p.weight + u] += s;
     }
   }
+}
+
+template <typename scalar_t>
+using ConvPathFn = void (*)(const Path&, const Coefficient<scalar_t>*, const scalar_t*, const scalar_t*,
+                            const scalar_t*, const scalar_t*, scalar_t*, scalar_t*);
+
+template <typename scalar_t, int64_t OPEN>
+ConvPathFn<scalar_t> conv_path_for(int64_t d1, int64_t d3) {
+#define NEQUIP_OPS_BLOCK(A, B) \
+  if (d1 == A && d3 == B) return &conv_path<scalar_t, OPEN, A, B>;
+#define NEQUIP_OPS_ROW(A) NEQUIP_OPS_BLOCK(A, 1) NEQUIP_OPS_BLOCK(A, 3) NEQUIP_OPS_BLOCK(A, 5) NEQUIP_OPS_BLOCK(A, 7)
+  NEQUIP_OPS_ROW(1) NEQUIP_OPS_ROW(3) NEQUIP_OPS_ROW(5) NEQUIP_OPS_ROW(7)
+#undef NEQUIP_OPS_ROW
+#undef NEQUIP_OPS_BLOCK
+  return &conv_path<scalar_t, OPEN, 0, 0>;
+}
+
+// The path kernels of one call, chosen once per path.
+template <typename scalar_t>
+std::vector<ConvPathFn<scalar_t>> conv_path_kernels(const PathList<scalar_t>& list, int64_t open) {
+  std::vector<ConvPathFn<scalar_t>> kernels;
+  for (const Path& p : list.paths) {
+    switch (open) {
+      case CONV_X: kernels.push_back(conv_path_for<scalar_t, CONV_X>(p.d1, p.d3)); break;
+      case CONV_SH: kernels.push_back(conv_path_for<scalar_t, CONV_SH>(p.d1, p.d3)); break;
+      case CONV_WEIGHT: kernels.push_back(conv_path_for<scalar_t, CONV_WEIGHT>(p.d1, p.d3)); break;
+      default: kernels.push_back(conv_path_for<scalar_t, CONV_OUT>(p.d1, p.d3));
+    }
+  }
+  return kernels;
 }
 
 template <typename scalar_t>
@@ -210,9 +238,11 @@ void conv_cpu(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& weigh
   const int64_t* n_idx = neighbor.data_ptr<int64_t>();
   scalar_t* res = result.data_ptr<scalar_t>();
   const int64_t width = result.size(1);
+  const auto kernels = conv_path_kernels(list, open);
   auto edge = [&](int64_t e, scalar_t* out, scalar_t* scratch) {
-    conv_edge<scalar_t>(open, list, row_of<scalar_t>(x, n_idx[e]), row_of<scalar_t>(sh, e),
-                        row_of<scalar_t>(weight, e), row_of<scalar_t>(y, c_idx[e]), out, scratch);
+    const scalar_t *xe = row_of<scalar_t>(x, n_idx[e]), *she = row_of<scalar_t>(sh, e),
+                   *we = row_of<scalar_t>(weight, e), *ye = row_of<scalar_t>(y, c_idx[e]);
+    for (size_t p = 0; p < kernels.size(); ++p) kernels[p](list.paths[p], list.cg.data(), xe, she, we, ye, out, scratch);
   };
   if (open == CONV_X || open == CONV_OUT) {
     const bool to_center = open == CONV_OUT;

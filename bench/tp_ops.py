@@ -1,0 +1,125 @@
+"""Tensor-product operators: our compiled kernels (extensions/) against the pure-PyTorch reference,
+side by side in one run, on the shapes of the shipped configs.
+
+    python bench/tp_ops.py                       # CPU, this machine's threads
+    python bench/tp_ops.py --device cuda --e3nn  # GPU, with e3nn's TensorProduct as a third column
+
+For each config, the largest tensor product of the model (the last layer's, by output width) runs on
+a synthetic graph of ``--atoms`` atoms with ``--neighbors`` edges per atom. Three workloads:
+``fwd`` (the product), ``fwd+bwd`` (gradients of all inputs), ``2nd`` (forward, gradients with
+create_graph, then the gradient of their squared norm: what force training does). Times are the
+minimum over ``--repeats`` calls; the ratio is reference / extension (higher is better).
+"""
+
+import argparse
+import os
+import time
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = ("tutorial.yaml", "nequip.yaml", "allegro_tutorial.yaml", "allegro.yaml")
+
+
+def largest_tp(config_name: str):
+    """The widest ConvolutionTP / ChannelwiseTP of the model a config builds (reference backend)."""
+    import yaml
+
+    from nequip.model import build_model, resolve_model_spec
+    from nequip.ops import ChannelwiseTP, ConvolutionTP
+
+    with open(os.path.join(REPO, "configs", config_name)) as f:
+        config = yaml.safe_load(f)  # only the model part; the data files of the full-size recipes are placeholders
+    n_types = len(config["type_names"])
+    stats = {"avg_num_neighbors": 40.0, "per_type_energy_shift": [-3.0] * n_types, "force_rms": 0.5}
+    spec = resolve_model_spec(config["model"], config["type_names"], config["r_max"], "float32", stats)
+    model = build_model(spec)
+    tps = [m for m in model.modules() if isinstance(m, (ConvolutionTP, ChannelwiseTP))]
+    return max(tps, key=lambda m: m.out_dim)
+
+
+def twin(module, backend: str):
+    from nequip.ops import ChannelwiseTP, ConvolutionTP
+
+    if isinstance(module, ConvolutionTP):
+        return ConvolutionTP(module.irreps_in, module.irreps_sh, module.irreps_out, backend=backend)
+    return ChannelwiseTP(module.irreps_in1, module.irreps_in2, module.irreps_out, backend=backend)
+
+
+def inputs(module, atoms: int, neighbors: int, dtype, device):
+    from nequip.ops import ConvolutionTP
+
+    g = torch.Generator().manual_seed(0)
+    edges = atoms * neighbors
+    center = torch.arange(edges) // neighbors
+    neighbor = torch.randint(0, atoms, (edges,), generator=g)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device).requires_grad_()
+
+    if isinstance(module, ConvolutionTP):
+        tensors = (rand(atoms, module.irreps_in.dim), rand(edges, module.irreps_sh.dim), rand(edges, module.weight_numel))
+        return tensors, (center.to(device), neighbor.to(device))
+    return (rand(edges, module.irreps_in1.dim), rand(atoms, module.irreps_in2.dim)), (center.to(device),)
+
+
+def workloads(module, tensors, indices):
+    def fwd():
+        with torch.no_grad():
+            module(*tensors, *indices)
+
+    def fwd_bwd():
+        out = module(*tensors, *indices)
+        torch.autograd.grad(out.square().sum(), tensors)
+
+    def second():
+        out = module(*tensors, *indices)
+        grads = torch.autograd.grad(out.square().sum(), tensors, create_graph=True)
+        torch.autograd.grad(sum(g.square().sum() for g in grads), tensors)
+
+    return {"fwd": fwd, "fwd+bwd": fwd_bwd, "2nd": second}
+
+
+def best_time(fn, repeats: int, device) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--atoms", type=int, default=256)
+    parser.add_argument("--neighbors", type=int, default=40)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
+    print(f"# {args.atoms} atoms x {args.neighbors} neighbors, {args.dtype}, {args.device}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print("| config | product | workload | reference ms | extension ms | speed-up |")
+    print("|---|---|---|---|---|---|")
+    for name in args.configs:
+        found = largest_tp(name)
+        ref, ext = (twin(found, b).to(device=args.device, dtype=dtype) for b in ("reference", "extension"))
+        tensors, indices = inputs(found, args.atoms, args.neighbors, dtype, args.device)
+        label = f"{type(found).__name__} -> {found.out_dim}"
+        ref_runs, ext_runs = workloads(ref, tensors, indices), workloads(ext, tensors, indices)
+        for workload in ref_runs:
+            t_ref = best_time(ref_runs[workload], args.repeats, args.device)
+            t_ext = best_time(ext_runs[workload], args.repeats, args.device)
+            print(f"| {name} | {label} | {workload} | {t_ref * 1e3:.2f} | {t_ext * 1e3:.2f} | {t_ref / t_ext:.1f}x |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
