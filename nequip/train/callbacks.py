@@ -5,6 +5,7 @@ import os
 import signal
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
@@ -12,29 +13,43 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 class SaveOnInterrupt(L.Callback):
     """Writes ``last_checkpoint`` (atomically) when training stops on SIGTERM or SIGINT.
 
-    Lightning turns SIGTERM into :class:`SIGTERMException` between two optimizer steps, on all DDP
-    ranks at the same step (rank 0's flag is broadcast), so the checkpoint is consistent and every
-    rank reaches the save together. SIGINT is forwarded as SIGTERM to take the same path.
+    The signal handler only notes the request. At the end of each training batch the ranks agree on
+    it with one all-reduce, so every DDP rank stops after the same step, whichever rank (or all, under
+    SLURM) got the signal; Lightning then raises :class:`SIGTERMException` at its next check on all
+    ranks together, and the checkpoint is consistent. (Lightning's own handler broadcasts from inside
+    the signal handler, which can pair with another collective and hang a DDP run.)
     """
 
     def __init__(self, last_checkpoint: str):
         self.last_checkpoint = last_checkpoint
-        self._previous = None
+        self._previous = {}
+        self._requested = False
 
-    @staticmethod
-    def _forward_as_sigterm(signum, frame) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
+    def _note_request(self, signum, frame) -> None:
+        self._requested = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._previous = signal.signal(signal.SIGINT, self._forward_as_sigterm)
+        self._requested = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._note_request)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        requested = self._requested
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and trainer.world_size > 1:
+            flag = torch.tensor([int(requested)], device=trainer.strategy.root_device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            requested = bool(flag.item())
+        if requested:
+            # Lightning raises SIGTERMException at the end of this step, after its progress counters
+            trainer._signal_connector.received_sigterm = True
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()
 
     def _restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore()
