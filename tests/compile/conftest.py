@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 @pytest.fixture(scope="session")
 def small_pt2(tmp_path_factory):
-    """``{target: (path, model)}`` factory of .nequip.pt2 packages of helpers.small_model()."""
+    """``make(target, tp_backend="reference")`` -> path of a .nequip.pt2 of helpers.small_model(tp_backend=...)."""
     from helpers import small_model
 
     from nequip.export.aoti import compile_model
@@ -18,11 +18,12 @@ def small_pt2(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pt2")
     made = {}
 
-    def make(target):
-        if target not in made:
-            path = str(folder / f"small_{target}.nequip.pt2")
-            compile_model(small_model(), small_model().spec, path, target=target)
-            made[target] = path
-        return made[target]
+    def make(target, tp_backend="reference"):
+        if (target, tp_backend) not in made:
+            path = str(folder / f"small_{target}_{tp_backend}.nequip.pt2")
+            model = small_model(tp_backend=tp_backend)
+            compile_model(model, model.spec, path, target=target)
+            made[target, tp_backend] = path
+        return made[target, tp_backend]
 
     return make

@@ -13,9 +13,11 @@ from nequip.export.targets import TARGETS, lammps_function
 
 
 @pytest.mark.slow
-def test_ase_target_equals_eager(small_pt2):
-    compiled, meta = load_pt2(small_pt2("ase"), target="ase", device="cpu")
+def test_ase_target_with_extension_ops_equals_eager(small_pt2):
+    """Compiled with our tensor-product operators in the graph; the eager model runs the reference."""
+    compiled, meta = load_pt2(small_pt2("ase", "extension"), target="ase", device="cpu")
     assert meta["target"] == "ase" and meta["type_names"] == "Cu Au" and float(meta["r_max"]) == 3.6
+    assert meta["ops_library"] == "nequip_ops"
     assert meta["input_keys"].split(",") == TARGETS["ase"][0]
     assert meta["output_keys"].split(",") == TARGETS["ase"][1]
     for atoms in (cu_au_atoms(0), cu_au_atoms(1, repeat=(3, 2, 2))):  # two sizes: dynamic shapes
@@ -54,6 +56,7 @@ def _check_lammps(ref, atomic, total, forces, virial, atom_virial, num_local, ow
 @pytest.mark.slow
 def test_lammps_target_equals_eager(small_pt2):
     compiled, meta = load_pt2(small_pt2("lammps"), target="lammps")
+    assert meta["ops_library"] == ""  # the reference backend: plain aten ops
     assert meta["input_keys"] == "pos,atom_types,edge_index,num_local"
     assert meta["output_keys"] == "atomic_energy,total_energy,forces,virial,atom_virial"
     assert meta["num_layers"] == "2" and meta["model_kind"] == "nequip" and meta["dtype"] == "float64"
@@ -82,7 +85,7 @@ def test_wrong_target_device_and_missing_file(small_pt2, tmp_path):
         NequIPCalculator.from_file(path)
     bogus = tmp_path / "bogus.nequip.pt2"
     bogus.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a loadable"):
+    with pytest.raises(ValueError, match="is not an AOT Inductor package"):
         load_pt2(str(bogus))
 
 
@@ -92,7 +95,8 @@ def test_ase_calculator_from_pt2_equals_eager(small_pt2):
 
     atoms = cu_au_atoms(4)
     results = []
-    for calc in (NequIPCalculator(small_model(), small_model().spec), NequIPCalculator.from_file(small_pt2("ase"))):
+    eager, packaged = NequIPCalculator(small_model(), small_model().spec), NequIPCalculator.from_file(small_pt2("ase", "extension"))
+    for calc in (eager, packaged):
         atoms.calc = calc
         results.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(), atoms.get_potential_energies()))
     for eager, compiled in zip(*results):

@@ -1,6 +1,7 @@
 """A real (tiny, untrained, float64) NequIP model: `nequip-compile --target lammps` package in
 LAMMPS equals the ASE calculator on the eager model, on periodic orthogonal and triclinic and on
-non-periodic cells, on 1 and 2 MPI ranks."""
+non-periodic cells, on 1 and 2 MPI ranks. The package calls our tensor-product operators
+(tp_backend: extension), which the plugin loads from C++; the eager model runs the reference path."""
 
 import sys
 from pathlib import Path
@@ -24,8 +25,9 @@ def nequip_pt2(tmp_path_factory, plugin):
     from nequip.export.aoti import compile_model
 
     model, spec = small_model("float64", **MODEL), small_spec("float64", **MODEL)
+    with_ops = small_model("float64", tp_backend="extension", **MODEL)
     out = tmp_path_factory.mktemp("nequip_model") / "tiny.nequip.pt2"
-    compile_model(model, spec, str(out), target="lammps")
+    compile_model(with_ops, with_ops.spec, str(out), target="lammps")
     return out, model, spec
 
 
@@ -59,3 +61,13 @@ def test_lammps_equals_ase(tilt, boundary, nequip_pt2, lmp_env, tmp_path):
                 assert thermo[k] == pytest.approx(pressure[a, b], rel=1e-6, abs=1e-6 * np.abs(pressure).max()), k
     for k in results[0]:
         assert results[1][k] == pytest.approx(results[0][k], rel=1e-10, abs=1e-8), k  # 1 rank == 2 ranks
+
+
+def test_unloadable_ops_library_is_a_clear_error(nequip_pt2, lmp_env, tmp_path):
+    path = nequip_pt2[0]
+    data = fcc_data(tmp_path / "s.data", cells=2, a=3.7)
+    script = f"units metal\nboundary p p p\nread_data {data}\n" + model_pair("nequip", path)
+    env = dict(lmp_env, NEQUIP_OPS_LIBRARY=str(tmp_path / "missing.so"))
+    r = run_lmp(script, tmp_path / "run", env, check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "uses nequip's tensor-product operators" in out and "python -m nequip.ops path" in out, out[-3000:]

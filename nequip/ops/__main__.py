@@ -1,0 +1,28 @@
+"""``python -m nequip.ops build`` builds the operator library of extensions/ (cached; install.sh runs
+it); ``python -m nequip.ops path`` prints the shared library, e.g. for ``NEQUIP_OPS_LIBRARY``."""
+
+import argparse
+import sys
+import time
+
+from .extension import ExtensionUnavailable, library_path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m nequip.ops", description=__doc__)
+    parser.add_argument("command", choices=["build", "path"])
+    args = parser.parse_args()
+    start = time.perf_counter()
+    try:
+        path = library_path()
+    except ExtensionUnavailable as error:
+        print(f"nequip.ops: {error}", file=sys.stderr)
+        return 1
+    if args.command == "build":
+        print(f"nequip.ops: {path} ready in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
