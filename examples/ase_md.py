@@ -18,7 +18,7 @@ from nequip.integrations.ase import NequIPCalculator
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="model file (.ckpt)")
+    parser.add_argument("model", help="model file (.ckpt, .nequip.zip, or .nequip.pt2 compiled for the ase target)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--timestep-fs", type=float, default=2.0)
     parser.add_argument("--temperature", type=float, default=300.0, help="initial temperature (K)")

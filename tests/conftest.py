@@ -8,6 +8,8 @@ from ase.io import write
 
 from helpers import TINY_MODEL, emt_frames
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "nequip-test-inductor"))
 
 
@@ -40,3 +42,14 @@ def trained_checkpoint(tmp_path_factory, emt_xyz):
     config.write_text(f"type_names: [Cu, Au]\nr_max: 3.6\nmodel: {{kind: nequip}}\ndata: {{train: {emt_xyz}}}\n")
     assert main([str(config), f"run_dir={folder / 'run'}", "trainer.max_epochs=2", *TINY_MODEL]) == 0
     return str(folder / "run" / "checkpoints" / "best.ckpt")
+
+
+@pytest.fixture(scope="session")
+def tutorial_run(tmp_path_factory):
+    """run_dir of configs/tutorial.yaml trained exactly as the README's main job does (~4 min)."""
+    from nequip.scripts.train import main
+
+    run_dir = tmp_path_factory.mktemp("tutorial") / "run"
+    config = os.path.join(REPO, "configs", "tutorial.yaml")
+    assert main([config, f"run_dir={run_dir}", "trainer.enable_progress_bar=false"]) == 0
+    return run_dir
