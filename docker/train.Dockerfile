@@ -10,12 +10,14 @@ FROM ${PYTORCH_IMAGE}
 # H100/H200 (9.0).
 ENV TORCH_CUDA_ARCH_LIST="8.0;8.6;8.9;9.0" \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    XDG_CACHE_HOME=/opt/nequip-cache
 
 WORKDIR /opt/nequip
 COPY . /opt/nequip
-# install.sh keeps the image's CUDA torch and installs the project (editable) with its dependencies
-RUN ./install.sh && rm -rf /root/.cache
+# install.sh keeps the image's CUDA torch, installs the project (editable) with its dependencies and
+# builds the tensor-product operators (CPU + CUDA kernels) into $XDG_CACHE_HOME/nequip/ops
+RUN ./install.sh
 
 WORKDIR /work
 CMD ["nequip-train", "--help"]

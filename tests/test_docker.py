@@ -30,3 +30,5 @@ def test_installs_through_install_script(path):
     text = open(path).read()
     assert "./install.sh" in text
     assert "pip install torch" not in text  # the image's CUDA torch is kept, as install.sh does
+    # the operator library and the plugin are built into a cache that stays in the image
+    assert "XDG_CACHE_HOME=/opt/nequip-cache" in text and "rm -rf /root/.cache" not in text
