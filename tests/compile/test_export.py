@@ -4,6 +4,7 @@ clear errors."""
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 
 from ghosts import with_ghosts
 from helpers import cu_au_atoms, frame, relative_error, small_model
@@ -20,7 +21,8 @@ def test_ase_target_with_extension_ops_equals_eager(small_pt2):
     assert meta["ops_library"] == "nequip_ops"
     assert meta["input_keys"].split(",") == TARGETS["ase"][0]
     assert meta["output_keys"].split(",") == TARGETS["ase"][1]
-    for atoms in (cu_au_atoms(0), cu_au_atoms(1, repeat=(3, 2, 2))):  # two sizes: dynamic shapes
+    apart = Atoms("CuAu", positions=[[0, 0, 0], [8, 0, 0]], cell=[20, 20, 20], pbc=False)  # no edges at all
+    for atoms in (cu_au_atoms(0), cu_au_atoms(1, repeat=(3, 2, 2)), apart):  # dynamic atom and edge counts
         data = frame(atoms)
         ref = small_model()(dict(data))
         out = compiled(*[data[k] for k in TARGETS["ase"][0]])
