@@ -3,7 +3,8 @@ AOT Inductor .pt2 (ase target), side by side in one run.
 
     OMP_NUM_THREADS=1 python bench/inference.py --sizes 256 2048 16384 --modes eager pt2
 
-The model is the tutorial-sized NequIP (random weights; speed does not depend on training), float32.
+The model is a tutorial-like NequIP (3 layers, l_max 1, 32 features; random weights: speed does not
+depend on training), float32, with our compiled tensor-product operators (``--tp-backend``).
 Peak memory is the process's max RSS after each run (monotone; read it per size, smallest first).
 """
 
@@ -17,10 +18,10 @@ import torch
 from ase.build import bulk
 
 
-def build(kind: str, dtype: str):
+def build(kind: str, dtype: str, tp_backend: str):
     from nequip.model import build_model, resolve_model_spec
 
-    hp = {"kind": kind, "num_layers": 3, "l_max": 1, "num_features": 32}
+    hp = {"kind": kind, "num_layers": 3, "l_max": 1, "num_features": 32, "tp_backend": tp_backend}
     stats = {"avg_num_neighbors": 40.0, "per_type_energy_shift": [-3.5], "force_rms": 0.5}
     spec = resolve_model_spec(hp, ["Cu"], 4.5, dtype, stats)
     torch.manual_seed(0)
@@ -55,6 +56,7 @@ def main():
     parser.add_argument("--modes", nargs="+", default=["eager", "pt2"], choices=["eager", "pt2"])
     parser.add_argument("--kind", default="nequip")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--tp-backend", default="extension", choices=["reference", "extension"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=30.0, help="seconds of timed calls per case")
     args = parser.parse_args()
@@ -62,7 +64,7 @@ def main():
     from nequip.data.type_mapper import TypeMapper
     from nequip.export.targets import TARGETS
 
-    model, spec = build(args.kind, args.dtype)
+    model, spec = build(args.kind, args.dtype, args.tp_backend)
     threads = torch.get_num_threads()
     runners = {}
     if "pt2" in args.modes:
@@ -70,7 +72,7 @@ def main():
 
         path = os.path.join(tempfile.mkdtemp(), "bench.nequip.pt2")
         t = time.perf_counter()
-        compile_model(build(args.kind, args.dtype)[0], spec, path, target="ase")
+        compile_model(build(args.kind, args.dtype, args.tp_backend)[0], spec, path, target="ase")
         print(f"# pt2 compile: {time.perf_counter() - t:.0f} s")
         compiled, _ = load_pt2(path, target="ase")
         runners["pt2"] = lambda d: compiled(*[d[k] for k in TARGETS["ase"][0]])
@@ -83,7 +85,7 @@ def main():
             run = runners[mode]
             best, count = time_calls(lambda: run(dict(data)), args.repeats, args.budget)
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"| {args.kind} {args.dtype} | {mode} | {n} | {threads} | {best * 1e3:.1f} | {n / best:.3g} | "
+            print(f"| {args.kind} {args.dtype} {args.tp_backend} | {mode} | {n} | {threads} | {best * 1e3:.1f} | {n / best:.3g} | "
                   f"{best / n * 1e6:.1f} | {rss:.0f} |", flush=True)
 
 

@@ -121,8 +121,10 @@ def load() -> str:
     return path
 
 
+@functools.lru_cache(maxsize=None)
 def available() -> Tuple[bool, Optional[str]]:
-    """``(True, None)`` when the library loads here, else ``(False, reason)``."""
+    """``(True, None)`` when the library loads here, else ``(False, reason)`` (asked once per process:
+    a failing build is not retried for every module)."""
     try:
         load()
         return True, None
