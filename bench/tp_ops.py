@@ -46,6 +46,48 @@ def twin(module, backend: str):
     return ChannelwiseTP(module.irreps_in1, module.irreps_in2, module.irreps_out, backend=backend)
 
 
+class E3nnTwin(torch.nn.Module):
+    """The same product with e3nn's ``o3.TensorProduct`` (gather, product, and for the convolution
+    a sum onto atoms), for the ``--e3nn`` column."""
+
+    def __init__(self, module):
+        super().__init__()
+        from e3nn import o3
+
+        from nequip.ops import ConvolutionTP
+
+        self.convolution = isinstance(module, ConvolutionTP)
+        irreps1 = module.irreps_in if self.convolution else module.irreps_in1
+        irreps2 = module.irreps_sh if self.convolution else module.irreps_in2
+        index1, index2 = _block_index(irreps1), _block_index(irreps2)
+        mode = "uvu" if self.convolution else "uuu"
+        instructions = [
+            (index1[p.in1_start], index2[p.in2_start], i, mode, self.convolution) for i, p in enumerate(module.paths)
+        ]
+        self.tp = o3.TensorProduct(
+            irreps1, irreps2, module.irreps_out, instructions, shared_weights=False if self.convolution else None,
+            internal_weights=False if self.convolution else None, irrep_normalization="component",
+            path_normalization="element",
+        )
+
+    def forward(self, *args):
+        if self.convolution:
+            x, sh, weight, center, neighbor = args
+            messages = self.tp(x[neighbor], sh, weight)
+            return torch.zeros(x.shape[0], messages.shape[1], dtype=x.dtype, device=x.device).index_add(0, center, messages)
+        x1, x2, index = args
+        return self.tp(x1, x2[index])
+
+
+def _block_index(irreps):
+    """{start column of an irrep block: its index in ``irreps``}."""
+    starts, offset = {}, 0
+    for i, (mul, ir) in enumerate(irreps):
+        starts[offset] = i
+        offset += mul * ir.dim
+    return starts
+
+
 def inputs(module, atoms: int, neighbors: int, dtype, device):
     from nequip.ops import ConvolutionTP
 
@@ -102,23 +144,28 @@ def main():
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--e3nn", action="store_true", help="add e3nn's TensorProduct as a third column")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     print(f"# {args.atoms} atoms x {args.neighbors} neighbors, {args.dtype}, {args.device}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print("| config | product | workload | reference ms | extension ms | speed-up |")
-    print("|---|---|---|---|---|---|")
+    e3nn_head = (" e3nn ms | speed-up vs e3nn |", "---|---|") if args.e3nn else ("", "")
+    print("| config | product | workload | reference ms | extension ms | speed-up |" + e3nn_head[0])
+    print("|---|---|---|---|---|---|" + e3nn_head[1])
     for name in args.configs:
         found = largest_tp(name)
         ref, ext = (twin(found, b).to(device=args.device, dtype=dtype) for b in ("reference", "extension"))
         tensors, indices = inputs(found, args.atoms, args.neighbors, dtype, args.device)
         label = f"{type(found).__name__} -> {found.out_dim}"
-        ref_runs, ext_runs = workloads(ref, tensors, indices), workloads(ext, tensors, indices)
-        for workload in ref_runs:
-            t_ref = best_time(ref_runs[workload], args.repeats, args.device)
-            t_ext = best_time(ext_runs[workload], args.repeats, args.device)
-            print(f"| {name} | {label} | {workload} | {t_ref * 1e3:.2f} | {t_ext * 1e3:.2f} | {t_ref / t_ext:.1f}x |",
-                  flush=True)
+        runs = {"ref": workloads(ref, tensors, indices), "ext": workloads(ext, tensors, indices)}
+        if args.e3nn:
+            runs["e3nn"] = workloads(E3nnTwin(found).to(device=args.device, dtype=dtype), tensors, indices)
+        for workload in runs["ref"]:
+            t = {kind: best_time(fns[workload], args.repeats, args.device) for kind, fns in runs.items()}
+            row = f"| {name} | {label} | {workload} | {t['ref'] * 1e3:.2f} | {t['ext'] * 1e3:.2f} | {t['ref'] / t['ext']:.1f}x |"
+            if args.e3nn:
+                row += f" {t['e3nn'] * 1e3:.2f} | {t['e3nn'] / t['ext']:.1f}x |"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
