@@ -135,11 +135,9 @@ def available() -> Tuple[bool, Optional[str]]:
 # ---- the Python parts of the operators: fake (shape) implementations and autograd formulas ----
 
 
-def _conv_fake(x, sh, weight, y, center, neighbor, paths, cg_index, cg_value, open, rows, cols):
-    return cg_value.new_empty((rows, cols))
-
-
-def _channelwise_fake(x1, x2, y, index, paths, cg_index, cg_value, open, rows, cols):
+def _fake(*args):
+    """Both operators: ``[rows, cols]`` in the dtype and on the device of ``cg_value``."""
+    *_, cg_value, _open, rows, cols = args
     return cg_value.new_empty((rows, cols))
 
 
@@ -149,42 +147,32 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(*operands)
 
 
-def _conv_backward(ctx, grad):
-    x, sh, weight, y, center, neighbor, paths, cg_index, cg_value = ctx.saved_tensors
-    slots = [x, sh, weight, y]
-    grads: List[Optional[torch.Tensor]] = [None] * 12
-    for slot in range(4):
-        if slot != ctx.open and ctx.needs_input_grad[slot]:
-            filled = list(slots)
-            filled[ctx.open], filled[slot] = grad, grad.new_empty(0)
-            grads[slot] = torch.ops.nequip_ops.conv_contract(
-                *filled, center, neighbor, paths, cg_index, cg_value, slot, slots[slot].shape[0], slots[slot].shape[1]
-            )
-    return tuple(grads)
+def _backward_of(op, num_slots: int):
+    """The autograd formula of ``op``, whose first ``num_slots`` arguments are the form's slots: the
+    gradient of slot ``s`` is ``op`` with the incoming gradient in the open slot and ``s`` open."""
 
+    def backward(ctx, grad):
+        saved = ctx.saved_tensors
+        slots, layout = list(saved[:num_slots]), saved[num_slots:]
+        grads: List[Optional[torch.Tensor]] = [None] * (len(saved) + 3)  # + open, rows, cols
+        for slot in range(num_slots):
+            if slot != ctx.open and ctx.needs_input_grad[slot]:
+                filled = list(slots)
+                filled[ctx.open], filled[slot] = grad, grad.new_empty(0)
+                grads[slot] = op(*filled, *layout, slot, slots[slot].shape[0], slots[slot].shape[1])
+        return tuple(grads)
 
-def _channelwise_backward(ctx, grad):
-    x1, x2, y, index, paths, cg_index, cg_value = ctx.saved_tensors
-    slots = [x1, x2, y]
-    grads: List[Optional[torch.Tensor]] = [None] * 10
-    for slot in range(3):
-        if slot != ctx.open and ctx.needs_input_grad[slot]:
-            filled = list(slots)
-            filled[ctx.open], filled[slot] = grad, grad.new_empty(0)
-            grads[slot] = torch.ops.nequip_ops.channelwise_contract(
-                *filled, index, paths, cg_index, cg_value, slot, slots[slot].shape[0], slots[slot].shape[1]
-            )
-    return tuple(grads)
+    return backward
 
 
 @functools.lru_cache(maxsize=None)
 def _register_python_parts() -> None:
-    torch.library.register_fake("nequip_ops::conv_contract", _conv_fake)
-    torch.library.register_fake("nequip_ops::channelwise_contract", _channelwise_fake)
-    torch.library.register_autograd("nequip_ops::conv_contract", _conv_backward, setup_context=_setup_context)
-    torch.library.register_autograd(
-        "nequip_ops::channelwise_contract", _channelwise_backward, setup_context=_setup_context
-    )
+    for name, num_slots in (("conv_contract", 4), ("channelwise_contract", 3)):
+        op = getattr(torch.ops.nequip_ops, name)
+        torch.library.register_fake(f"nequip_ops::{name}", _fake)
+        torch.library.register_autograd(
+            f"nequip_ops::{name}", _backward_of(op, num_slots), setup_context=_setup_context
+        )
 
 
 # ---- path tables: the layout arguments of the operators ----

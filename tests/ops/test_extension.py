@@ -65,20 +65,16 @@ def _all_derivatives(module, inputs, indices):
     return [out, *first, *second]
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("layout", CONV_LAYOUTS)
-def test_convolution_derivatives_equal_reference(layout, device, float64_default):
-    ref, ext = _pair(ConvolutionTP, *layout, device=device)
-    inputs, indices = _conv_inputs(ref, device=device)
-    for got, expected in zip(_all_derivatives(ext, inputs, indices), _all_derivatives(ref, inputs, indices)):
-        assert relative_error(got, expected) < TOLERANCE[device]
+CASES = [(ConvolutionTP, layout, _conv_inputs) for layout in CONV_LAYOUTS] + [
+    (ChannelwiseTP, layout, _channelwise_inputs) for layout in CHANNELWISE_LAYOUTS
+]
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("layout", CHANNELWISE_LAYOUTS)
-def test_channelwise_derivatives_equal_reference(layout, device, float64_default):
-    ref, ext = _pair(ChannelwiseTP, *layout, device=device)
-    inputs, indices = _channelwise_inputs(ref, device=device)
+@pytest.mark.parametrize("cls,layout,make_inputs", CASES, ids=lambda c: getattr(c, "__name__", str(c)))
+def test_derivatives_equal_reference(cls, layout, make_inputs, device, float64_default):
+    ref, ext = _pair(cls, *layout, device=device)
+    inputs, indices = make_inputs(ref, device=device)
     for got, expected in zip(_all_derivatives(ext, inputs, indices), _all_derivatives(ref, inputs, indices)):
         assert relative_error(got, expected) < TOLERANCE[device]
 
