@@ -1,11 +1,12 @@
 """Inference speed: ms per energy+forces+stress call and atom-steps/s on FCC copper, eager vs
-AOT Inductor .pt2 (ase target), side by side in one run.
+``torch.compile`` (nequip.model.compiled) vs AOT Inductor .pt2 (ase target), side by side in one run.
 
-    OMP_NUM_THREADS=1 python bench/inference.py --sizes 256 2048 16384 --modes eager pt2
+    OMP_NUM_THREADS=1 python bench/inference.py --kind nequip --sizes 256 2048 16384 --modes eager compiled pt2
 
-The model is a tutorial-like NequIP (3 layers, l_max 1, 32 features; random weights: speed does not
-depend on training), float32, with our compiled tensor-product operators (``--tp-backend``).
-Peak memory is the process's max RSS after each run (monotone; read it per size, smallest first).
+The models (random weights: speed does not depend on training), float32, with our compiled
+tensor-product operators (``--tp-backend``): ``nequip`` 3 layers, l_max 1, 32 features; ``allegro``
+2 layers, l_max 1, 16 tensor features, latent 64. Peak memory is the process's max RSS after each run
+(monotone; read it per size, smallest first).
 """
 
 import argparse
@@ -18,10 +19,17 @@ import torch
 from ase.build import bulk
 
 
+SIZES = {
+    "nequip": {"num_layers": 3, "l_max": 1, "num_features": 32},
+    "allegro": {"num_layers": 2, "l_max": 1, "num_tensor_features": 16, "two_body_mlp": [32, 64], "latent_mlp": [64],
+                "readout_mlp": [32]},
+}
+
+
 def build(kind: str, dtype: str, tp_backend: str):
     from nequip.model import build_model, resolve_model_spec
 
-    hp = {"kind": kind, "num_layers": 3, "l_max": 1, "num_features": 32, "tp_backend": tp_backend}
+    hp = {"kind": kind, **SIZES[kind], "tp_backend": tp_backend}
     stats = {"avg_num_neighbors": 40.0, "per_type_energy_shift": [-3.5], "force_rms": 0.5}
     spec = resolve_model_spec(hp, ["Cu"], 4.5, dtype, stats)
     torch.manual_seed(0)
@@ -53,8 +61,8 @@ def time_calls(fn, repeats: int, budget_s: float):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 2048, 16384])
-    parser.add_argument("--modes", nargs="+", default=["eager", "pt2"], choices=["eager", "pt2"])
-    parser.add_argument("--kind", default="nequip")
+    parser.add_argument("--modes", nargs="+", default=["eager", "compiled", "pt2"], choices=["eager", "compiled", "pt2"])
+    parser.add_argument("--kind", default="nequip", choices=sorted(SIZES))
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--tp-backend", default="extension", choices=["reference", "extension"])
     parser.add_argument("--repeats", type=int, default=5)
@@ -76,6 +84,12 @@ def main():
         print(f"# pt2 compile: {time.perf_counter() - t:.0f} s")
         compiled, _ = load_pt2(path, target="ase")
         runners["pt2"] = lambda d: compiled(*[d[k] for k in TARGETS["ase"][0]])
+    if "compiled" in args.modes:
+        from nequip.model.compiled import compile_gradients
+
+        compiled_model = build(args.kind, args.dtype, args.tp_backend)[0]
+        compile_gradients(compiled_model)
+        runners["compiled"] = compiled_model
     runners["eager"] = model
     print("| model | mode | atoms | threads | ms/call | atom-steps/s | µs/atom | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")

@@ -19,6 +19,18 @@ TINY_MODEL = [
 ]
 
 
+# a complete float64 config of a tiny model on the Cu-Au EMT set (format with data=PATH); several
+# tests train exactly this model so that compiled runs find their graphs in Inductor's cache
+TINY_CONFIG = """type_names: [Cu, Au]
+r_max: 3.6
+model_dtype: float64
+model: {{kind: nequip, num_layers: 2, l_max: 1, num_features: 4, radial_mlp_width: 8, radial_mlp_depth: 1}}
+data: {{train: {data}, split: [0.5, 0.25, 0.25], val_batch_size: 5}}
+trainer: {{max_epochs: 2, enable_progress_bar: false, accelerator: cpu}}
+num_threads: 1
+"""
+
+
 def cu_au_atoms(seed: int = 0, repeat=(2, 2, 2), rattle: float = 0.1, strain: float = 0.03):
     """A strained, rattled, triclinic-ish FCC Cu-Au cell (periodic)."""
     rng = np.random.default_rng(seed)
@@ -52,6 +64,21 @@ def small_spec(dtype: str = "float64", **model):
 def small_model(dtype: str = "float64", seed: int = 0, **model):
     torch.manual_seed(seed)
     return build_model(small_spec(dtype, **model)).eval()
+
+
+def allegro_spec(dtype: str = "float64", **model):
+    hp = dict(
+        kind="allegro", num_layers=2, l_max=2, parity=True, num_tensor_features=4,
+        two_body_mlp=[8, 16], latent_mlp=[16], readout_mlp=[8],
+    )
+    hp.update(model)
+    stats = {"avg_num_neighbors": 12.0, "per_type_energy_shift": [-3.0, -4.0], "force_rms": 0.7}
+    return resolve_model_spec(hp, ["Cu", "Au"], 3.6, dtype, stats)
+
+
+def allegro_model(dtype: str = "float64", seed: int = 0, **model):
+    torch.manual_seed(seed)
+    return build_model(allegro_spec(dtype, **model)).eval()
 
 
 def frame(atoms, r_max: float = 3.6, dtype=torch.float64):

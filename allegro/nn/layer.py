@@ -42,6 +42,7 @@ class AllegroLayer(GraphModule):
         self._declare(irreps_in, required=[EDGE_FEATURES, EDGE_LATENT, keys.EDGE_SH, keys.EDGE_CUTOFF])
         irreps_v = self.irreps_in[EDGE_FEATURES]
         self.irreps_sh = self.irreps_in[keys.EDGE_SH]
+        self.sh_ls = tuple(ir.l for _, ir in self.irreps_sh)
         muls = {mul for mul, _ in irreps_v}
         if len(muls) != 1:
             raise ValueError(f"AllegroLayer needs one multiplicity in edge_features, got {irreps_v}")
@@ -74,7 +75,7 @@ class AllegroLayer(GraphModule):
         latent = data[EDGE_LATENT]
         num_atoms = data[keys.POSITIONS].shape[0]
         w = self.env_weights(latent)
-        env_edges = weighted_sh(w, data[keys.EDGE_SH], self.irreps_sh, self.num_channels)
+        env_edges = weighted_sh(w, data[keys.EDGE_SH], self.sh_ls, self.num_channels)
         env = torch.zeros(num_atoms, env_edges.shape[1], dtype=env_edges.dtype, device=env_edges.device)
         env = env.index_add(0, center, env_edges) * self.env_norm
 

@@ -32,6 +32,7 @@ class InitialPairFeatures(GraphModule):
         super().__init__()
         self._declare(irreps_in, required=[EDGE_LATENT, keys.EDGE_SH])
         self.irreps_sh = self.irreps_in[keys.EDGE_SH]
+        self.sh_ls = tuple(ir.l for _, ir in self.irreps_sh)
         self.num_channels = num_channels
         irreps_out = o3.Irreps([(num_channels, ir) for _, ir in self.irreps_sh])
         self._declare(irreps_in, required=[EDGE_LATENT, keys.EDGE_SH], writes={EDGE_FEATURES: irreps_out})
@@ -41,5 +42,5 @@ class InitialPairFeatures(GraphModule):
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         w = self.weights(data[EDGE_LATENT])
-        data[EDGE_FEATURES] = weighted_sh(w, data[keys.EDGE_SH], self.irreps_sh, self.num_channels)
+        data[EDGE_FEATURES] = weighted_sh(w, data[keys.EDGE_SH], self.sh_ls, self.num_channels)
         return data

@@ -8,6 +8,7 @@ from e3nn import o3
 from nequip.data import keys
 from nequip.nn.graph_module import GraphModule, IrrepsDict
 from nequip.nn.mlp import ScalarMLP
+from nequip.nn.species import SpeciesMapping, remap_type_axis
 
 from .keys import EDGE_LATENT
 
@@ -31,6 +32,7 @@ class TwoBodyLatent(GraphModule):
         )
         num_types = self.irreps_in[keys.NODE_ATTRS].dim
         num_basis = self.irreps_in[keys.EDGE_EMBEDDING].dim
+        self.num_types = num_types
         self.latent_dim = int(mlp_sizes[-1])
         self.mlp = ScalarMLP(2 * num_types + num_basis, list(mlp_sizes[:-1]), self.latent_dim)
 
@@ -40,3 +42,16 @@ class TwoBodyLatent(GraphModule):
         x = torch.cat([attrs[center], attrs[neighbor], data[keys.EDGE_EMBEDDING]], dim=-1)
         data[EDGE_LATENT] = self.mlp(x) * data[keys.EDGE_CUTOFF].unsqueeze(-1)
         return data
+
+    def species_weights(self, source: "TwoBodyLatent", mapping: SpeciesMapping) -> Dict[str, torch.Tensor]:
+        """The first MLP layer, whose input rows are [type of i, type of j, radial basis], taken from
+        ``source`` (see nequip.nn.species); rescaled for its 1/sqrt(fan-in), which counts the types."""
+        factor = source.mlp.scales[0] / self.mlp.scales[0]
+        new, old = self.mlp.weights[0], source.mlp.weights[0]
+        t_new, t_old = self.num_types, source.num_types
+        blocks = [
+            remap_type_axis(new[:t_new], old[:t_old], 0, mapping, factor),
+            remap_type_axis(new[t_new : 2 * t_new], old[t_old : 2 * t_old], 0, mapping, factor),
+            old[2 * t_old :].detach() * factor,
+        ]
+        return {"mlp.weights.0": torch.cat(blocks)}

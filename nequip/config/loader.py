@@ -22,6 +22,7 @@ class ConfigError(ValueError):
 
 _CHOICES = {
     "model_dtype": ("float64", "float32"),
+    "compile_mode": ("eager", "compile"),
     "loss.function": ("mse", "huber"),
     "optimizer.name": ("adam", "adamw"),
     "scheduler.name": ("plateau", "cosine", "none"),

@@ -83,8 +83,11 @@ class TrainConfig:
     r_max: float = -1.0  # cutoff radius, Å
     model_dtype: str = "float64"  # float64 | float32
     num_threads: Optional[int] = None  # torch CPU threads per process; null = torch's default
+    # eager | compile: torch.compile of the model, forces and stress included (see README, "Compiled training")
+    compile_mode: str = "eager"
     ema_decay: float = 0.99  # 0 disables EMA
-    # .nequip.zip or .ckpt to start from (fine-tuning); same type_names and model hyperparameters
+    # .nequip.zip or .ckpt to start from (fine-tuning): same model hyperparameters; type_names may add,
+    # drop or reorder species (known ones start exactly as in the source model)
     initialize_from: Optional[str] = None
     model: Dict[str, Any] = field(default_factory=lambda: {"kind": "nequip"})
     data: DataConfig = field(default_factory=DataConfig)

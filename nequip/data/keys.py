@@ -22,6 +22,8 @@ CELL = "cell"  # [B, 3, 3] float, rows are lattice vectors (ASE convention); zer
 PBC = "pbc"  # [B, 3] bool
 EDGE_INDEX = "edge_index"  # [2, E] int64: (center, neighbor)
 EDGE_CELL_SHIFT = "edge_cell_shift"  # [E, 3] float, integer lattice shifts of the neighbor
+# what a model reads: everything else in a batch (labels, weights) is the loss's
+MODEL_INPUT_KEYS = (POSITIONS, EDGE_INDEX, EDGE_CELL_SHIFT, CELL, BATCH, NUM_ATOMS, ATOM_TYPES, PBC)
 
 # --- labels (targets in the data, predictions from the model) -----------------------------------
 TOTAL_ENERGY = "total_energy"  # [B] eV

@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 from e3nn import o3
 
-from ..nn.embedding import AtomwiseLinear
+from ..nn.embedding import TypeEmbedding
 from ..nn.forces import ForceStressOutput
 from ..nn.interaction import InteractionBlock, hidden_irreps
 from ..nn.readout import AtomicEnergyReadout
@@ -45,12 +45,7 @@ def build_nequip(spec: Dict[str, Any]) -> ForceStressOutput:
     target = hidden_irreps(hp["num_features"], hp["l_max"], hp["parity"])
 
     def body(add) -> None:
-        add(
-            "chemical_embedding",
-            lambda up: AtomwiseLinear(
-                o3.Irreps(f"{hp['num_features']}x0e"), field="node_attrs", out_field="node_features", irreps_in=up
-            ),
-        )
+        add("chemical_embedding", lambda up: TypeEmbedding(o3.Irreps(f"{hp['num_features']}x0e"), irreps_in=up))
         for layer in range(hp["num_layers"]):
             add(
                 f"interaction_{layer}",

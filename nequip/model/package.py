@@ -13,11 +13,12 @@ import io
 import json
 import os
 import zipfile
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 
 from .. import __version__
+from ..nn.species import species_mapping
 from .spec import build_model
 
 PACKAGE_SUFFIX = ".nequip.zip"
@@ -79,34 +80,71 @@ def load_package_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module,
 
 def package_checkpoint(ckpt_path: str, out: str) -> str:
     """Builds a package from a training checkpoint (EMA weights when present)."""
-    from .io import model_weights, read_checkpoint
-
-    ckpt = read_checkpoint(ckpt_path)
-    return write_package(ckpt["hyper_parameters"]["spec"], model_weights(ckpt), out, source=ckpt_path)
+    spec, weights = read_model_file(ckpt_path)
+    return write_package(spec, weights, out, source=ckpt_path)
 
 
-def initial_weights(path: str, spec: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-    """Weights to start a fine-tuning run from (``initialize_from:``): a ``.nequip.zip`` or ``.ckpt``.
-
-    Only the same species (``type_names``, same order) and the same model hyperparameters are
-    supported; anything else raises ``ValueError`` saying what differs."""
+def read_model_file(path: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    """``(spec, weights)`` of a ``.nequip.zip`` or a ``.ckpt`` (EMA weights when it has them)."""
     if path.endswith(".ckpt"):
         from .io import model_weights, read_checkpoint
 
         ckpt = read_checkpoint(path)
-        source_spec, weights = ckpt["hyper_parameters"]["spec"], model_weights(ckpt)
-    else:
-        _, source_spec, weights = read_package(path)
-    if list(source_spec["type_names"]) != list(spec["type_names"]):
+        return ckpt["hyper_parameters"]["spec"], model_weights(ckpt)
+    _, spec, weights = read_package(path)
+    return spec, weights
+
+
+def fine_tuning_spec(spec: Dict[str, Any], path: str) -> Dict[str, Any]:
+    """``spec`` (resolved from the fine-tuning config and data) with what the source model's weights
+    were trained with: its ``avg_num_neighbors`` and, for the species it knows, its per-type energy
+    scales and shifts. New species keep the values computed from the new data."""
+    source_spec, _ = read_model_file(path)
+    hp, source_hp = dict(spec["model"]), source_spec["model"]
+    if "avg_num_neighbors" in hp:
+        hp["avg_num_neighbors"] = source_hp["avg_num_neighbors"]
+    mapping = species_mapping(source_spec["type_names"], spec["type_names"])
+    for key in ("per_type_energy_shifts", "per_type_energy_scales"):
+        if key in hp:
+            hp[key] = [value if old is None else source_hp[key][old] for value, old in zip(hp[key], mapping)]
+    return {**spec, "model": hp}
+
+
+# hyperparameters a fine-tuning run may change: statistics (see fine_tuning_spec) and how it computes
+_MAY_DIFFER = {"avg_num_neighbors", "per_type_energy_shifts", "per_type_energy_scales", "tp_backend", "scale_shift_trainable"}
+
+
+def load_initial_weights(model: torch.nn.Module, path: str) -> List[str]:
+    """Loads the weights of a ``.nequip.zip`` or ``.ckpt`` into ``model`` to start a fine-tuning run
+    (``initialize_from:``); returns the species that are new to the source model.
+
+    The species may differ: a species the source knows gets exactly its contribution in the source
+    model, whatever its position in ``type_names``; a new species keeps ``model``'s fresh weights and
+    the per-type scale and shift computed from the new data (see nequip.nn.species). ``model`` must be
+    built from :func:`fine_tuning_spec`; everything else (kind, ``r_max``, hyperparameters) must be
+    the same, otherwise ``ValueError`` says what differs.
+    """
+    source_spec, weights = read_model_file(path)
+    spec = model.spec
+    for key in ("kind", "r_max"):
+        if source_spec[key] != spec[key]:
+            raise ValueError(f"initialize_from '{path}' has {key} {source_spec[key]!r} but the config has {spec[key]!r}")
+    differ = [k for k in sorted(set(spec["model"]) | set(source_spec["model"])) if k not in _MAY_DIFFER
+              and spec["model"].get(k) != source_spec["model"].get(k)]
+    if differ:
+        key = differ[0]
         raise ValueError(
-            f"initialize_from '{path}' has type_names {source_spec['type_names']} but the config has "
-            f"{list(spec['type_names'])}; fine-tuning needs the same species in the same order"
+            f"initialize_from '{path}' has model.{key} = {source_spec['model'].get(key)!r} but the config has "
+            f"{spec['model'].get(key)!r}; fine-tuning needs the same model hyperparameters as the run that wrote it"
         )
-    expected = build_model(spec).state_dict()
-    bad = [k for k in expected if k not in weights or weights[k].shape != expected[k].shape]
-    if bad:
-        raise ValueError(
-            f"initialize_from '{path}' does not fit the configured model (e.g. '{bad[0]}'); use the same model "
-            "hyperparameters (kind, num_layers, l_max, num_features, ...) as the run that wrote it"
-        )
-    return {k: weights[k] for k in expected}
+    mapping = species_mapping(source_spec["type_names"], spec["type_names"])
+    source = build_model(source_spec)
+    source.load_state_dict(weights)
+    state = {}
+    for name, module in model.named_modules():
+        if hasattr(module, "species_weights"):
+            prefix = f"{name}." if name else ""
+            state.update({prefix + k: v for k, v in module.species_weights(source.get_submodule(name), mapping).items()})
+    expected = model.state_dict()
+    model.load_state_dict({k: state.get(k, weights.get(k)) for k in expected})
+    return [name for name, old in zip(spec["type_names"], mapping) if old is None]

@@ -7,6 +7,7 @@ from e3nn import o3
 
 from ..data import keys
 from .graph_module import GraphModule, IrrepsDict
+from .species import SpeciesMapping, remap_e3nn_weight
 
 
 class OneHotTypes(GraphModule):
@@ -42,3 +43,14 @@ class AtomwiseLinear(GraphModule):
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         data[self.out_field] = self.linear(data[self.field])
         return data
+
+
+class TypeEmbedding(AtomwiseLinear):
+    """Writes ``node_features``: a linear map of the one-hot types ``node_attrs`` (one learned vector per species)."""
+
+    def __init__(self, irreps_out: o3.Irreps, irreps_in: Optional[IrrepsDict] = None):
+        super().__init__(irreps_out, field=keys.NODE_ATTRS, out_field=keys.NODE_FEATURES, irreps_in=irreps_in)
+
+    def species_weights(self, source: "TypeEmbedding", mapping: SpeciesMapping) -> Dict[str, torch.Tensor]:
+        """This module's species-dependent weights taken from ``source`` (see nequip.nn.species)."""
+        return {"linear.weight": remap_e3nn_weight(self.linear, source.linear, 0, mapping)}

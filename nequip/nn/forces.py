@@ -5,12 +5,17 @@ A symmetric strain ``eps [B,3,3]`` displaces positions and cell, ``r -> r (1 + e
 negative under compression). Frames without a cell (volume 0) get zero stress.
 """
 
-from typing import Dict
+from typing import Callable, Dict, Optional
 
 import torch
 
 from ..data import keys
 from .graph_module import GraphModule
+
+# energy_and_gradients(inputs, pos, strain) -> {total_energy, atomic_energy, dE/dpos, dE/dstrain}
+GradientFunction = Callable[[Dict[str, torch.Tensor], torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]
+GRAD_POSITIONS = "grad_pos"
+GRAD_STRAIN = "grad_strain"
 
 
 class ForceStressOutput(GraphModule):
@@ -18,7 +23,8 @@ class ForceStressOutput(GraphModule):
     ``virial [B,3,3]`` and ``stress [B,3,3]``.
 
     In training mode the derivatives keep their graph, so a force loss can be differentiated with
-    respect to the weights.
+    respect to the weights. ``compiled_gradients``, when set (see nequip.model.compiled), runs in
+    place of :meth:`energy_and_gradients`.
     """
 
     def __init__(self, energy_model: GraphModule):
@@ -27,28 +33,41 @@ class ForceStressOutput(GraphModule):
         self.irreps_in = energy_model.irreps_in
         self.irreps_out = dict(energy_model.irreps_out)
         self.irreps_out.update({keys.FORCES: None, keys.VIRIAL: None, keys.STRESS: None})
+        self.compiled_gradients: Optional[GradientFunction] = None
+
+    def energy_and_gradients(
+        self, inputs: Dict[str, torch.Tensor], pos: torch.Tensor, strain: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
+        """The energy of the strained frames and its gradients with respect to the leaves ``pos``
+        ``[N,3]`` and ``strain`` ``[B,3,3]``: the part of the model that ``torch.compile`` takes whole
+        (the leaves are made outside, where ``requires_grad_`` is allowed)."""
+        data = dict(inputs)
+        sym = 0.5 * (strain + strain.transpose(-1, -2))
+        data[keys.POSITIONS] = pos + torch.einsum("ni,nij->nj", pos, sym[data[keys.BATCH]])
+        data[keys.CELL] = data[keys.CELL] + torch.bmm(data[keys.CELL], sym)
+        data = self.energy_model(data)
+        energy = data[keys.TOTAL_ENERGY]
+        grad_pos, grad_strain = torch.autograd.grad([energy.sum()], [pos, strain], create_graph=self.training)
+        return {
+            keys.TOTAL_ENERGY: energy, keys.ATOMIC_ENERGY: data[keys.ATOMIC_ENERGY],
+            GRAD_POSITIONS: grad_pos, GRAD_STRAIN: grad_strain,
+        }
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         data = dict(data)
-        pos, cell, batch = data[keys.POSITIONS], data[keys.CELL], data[keys.BATCH]
+        pos, cell = data[keys.POSITIONS], data[keys.CELL]
         if not pos.requires_grad:
             pos = pos.detach().requires_grad_(True)
-        strain = torch.zeros_like(cell, requires_grad=True)
-        sym = 0.5 * (strain + strain.transpose(-1, -2))
-        data[keys.POSITIONS] = pos + torch.einsum("ni,nij->nj", pos, sym[batch])
-        data[keys.CELL] = cell + torch.bmm(cell, sym)
-
-        data = self.energy_model(data)
-        energy = data[keys.TOTAL_ENERGY]
-        grad_pos, grad_strain = torch.autograd.grad(
-            [energy.sum()], [pos, strain], create_graph=self.training
-        )
-        volume = torch.linalg.det(cell).abs()
+        strain = torch.zeros_like(cell).requires_grad_(True)
+        inputs = {key: data[key] for key in keys.MODEL_INPUT_KEYS}
+        out = (self.compiled_gradients or self.energy_and_gradients)(inputs, pos, strain)
+        # |a . (b x c)|: a plain product that compiled and exported graphs lower to fused code
+        volume = torch.linalg.vecdot(cell[:, 0], torch.linalg.cross(cell[:, 1], cell[:, 2])).abs()
         safe_volume = torch.where(volume > 0, volume, torch.ones_like(volume))
-        virial = -grad_strain
-        data[keys.POSITIONS] = pos
-        data[keys.CELL] = cell
-        data[keys.FORCES] = -grad_pos
+        virial = -out[GRAD_STRAIN]
+        data[keys.TOTAL_ENERGY] = out[keys.TOTAL_ENERGY]
+        data[keys.ATOMIC_ENERGY] = out[keys.ATOMIC_ENERGY]
+        data[keys.FORCES] = -out[GRAD_POSITIONS]
         data[keys.VIRIAL] = virial
         data[keys.STRESS] = torch.where(
             (volume > 0)[:, None, None], -virial / safe_volume[:, None, None], torch.zeros_like(virial)

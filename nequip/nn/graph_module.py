@@ -12,16 +12,8 @@ IrrepsDict = Dict[str, Optional[o3.Irreps]]
 
 # Keys whose irreps are known before any module runs. ``None`` marks a key that is not a feature
 # (integers, cells, ...), for which only presence is checked.
-_INPUT_IRREPS: IrrepsDict = {
-    keys.POSITIONS: o3.Irreps("1o"),
-    keys.EDGE_INDEX: None,
-    keys.EDGE_CELL_SHIFT: None,
-    keys.CELL: None,
-    keys.BATCH: None,
-    keys.NUM_ATOMS: None,
-    keys.ATOM_TYPES: None,
-    keys.PBC: None,
-}
+_INPUT_IRREPS: IrrepsDict = {key: None for key in keys.MODEL_INPUT_KEYS}
+_INPUT_IRREPS[keys.POSITIONS] = o3.Irreps("1o")
 
 
 class GraphModule(torch.nn.Module):

@@ -12,6 +12,7 @@ from ..data import keys
 from ..ops import ConvolutionTP
 from .graph_module import GraphModule, IrrepsDict
 from .mlp import ScalarMLP
+from .species import SpeciesMapping, remap_e3nn_weight
 
 
 def hidden_irreps(num_features: int, l_max: int, parity: bool) -> o3.Irreps:
@@ -92,3 +93,7 @@ class InteractionBlock(GraphModule):
         update = self.gate(update + self.self_interaction(h, data[keys.NODE_ATTRS]))
         data[keys.NODE_FEATURES] = h + update if self.resnet else update
         return data
+
+    def species_weights(self, source: "InteractionBlock", mapping: SpeciesMapping) -> Dict[str, torch.Tensor]:
+        """The species-dependent self-interaction weights taken from ``source`` (see nequip.nn.species)."""
+        return {"self_interaction.weight": remap_e3nn_weight(self.self_interaction, source.self_interaction, 1, mapping)}

@@ -4,9 +4,11 @@ from typing import Dict, Optional, Sequence
 
 import torch
 from e3nn import o3
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from ..data import keys
 from .graph_module import GraphModule, IrrepsDict
+from .species import SpeciesMapping, remap_type_axis
 
 
 class PerTypeScaleShift(GraphModule):
@@ -34,6 +36,10 @@ class PerTypeScaleShift(GraphModule):
         else:
             self.register_buffer("scales", scales_t)
             self.register_buffer("shifts", shifts_t)
+
+    def species_weights(self, source: "PerTypeScaleShift", mapping: SpeciesMapping) -> Dict[str, torch.Tensor]:
+        """Kept species keep the source's scale and shift; new ones keep this model's (from the new data)."""
+        return {name: remap_type_axis(getattr(self, name), getattr(source, name), 0, mapping) for name in ("scales", "shifts")}
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         types = data[keys.ATOM_TYPES]
@@ -66,9 +72,10 @@ class TotalEnergySum(GraphModule):
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         atomic = data[keys.ATOMIC_ENERGY]
         num_frames = data[keys.NUM_ATOMS].shape[0]
-        if num_frames == 1:
-            # one frame (MD, exported models): a plain sum. Inductor's CPU code generator fails on an
-            # index_add whose index it has folded to the constant zeros of a single-frame batch
+        # Known to be one frame (eager calls, exported models): a plain sum, as Inductor's CPU code
+        # generator fails on an index_add whose index it has folded to the constant zeros of a single
+        # frame. guard_or_false keeps compiled training from specialising a dynamic frame count on 1.
+        if guard_or_false(num_frames == 1):
             data[keys.TOTAL_ENERGY] = atomic.sum(0, keepdim=True)
             return data
         total = torch.zeros(num_frames, dtype=atomic.dtype, device=atomic.device)

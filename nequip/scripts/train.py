@@ -16,8 +16,9 @@ from ..config import ConfigError, load_config
 from ..data.datamodule import AtomicDataModule
 from ..model import resolve_model_spec
 from ..model.io import read_checkpoint
+from ..model.package import fine_tuning_spec
 from ..model.spec import DTYPES
-from ..train.lightning_module import NequIPLightningModule
+from ..train.lightning_module import NequIPLightningModule, train_config_of
 from ..train.statistics_handoff import data_fingerprint, shared_statistics
 from ..train.trainer import best_checkpoint, build_trainer, last_checkpoint
 from ..utils.atomic import atomic_write_text
@@ -72,8 +73,9 @@ def train(config: Dict[str, Any]) -> Dict[str, float]:
             datamodule.training_statistics, run_dir, data_fingerprint(config), trainer.global_rank
         )
         spec = resolve_model_spec(config["model"], config["type_names"], config["r_max"], config["model_dtype"], statistics)
-    train_config = {k: config[k] for k in ("loss", "optimizer", "scheduler", "ema_decay", "initialize_from")}
-    module = NequIPLightningModule(spec, train_config)
+        if config["initialize_from"]:
+            spec = fine_tuning_spec(spec, config["initialize_from"])
+    module = NequIPLightningModule(spec, train_config_of(config))
     if trainer.is_global_zero:
         os.makedirs(run_dir, exist_ok=True)
         atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(config, sort_keys=False))

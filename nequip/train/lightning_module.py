@@ -5,28 +5,41 @@ from typing import Any, Dict
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data import keys
 from ..model import build_model
-from ..model.package import initial_weights
+from ..model.compiled import compile_gradients
+from ..model.package import load_initial_weights
 from .loss import EnergyForceStressLoss
 from .metrics import ModelMetrics
+
+# the sections of the validated config that the LightningModule reads
+TRAIN_CONFIG_KEYS = ("loss", "optimizer", "scheduler", "ema_decay", "initialize_from", "compile_mode")
+
+
+def train_config_of(config: Dict[str, Any]) -> Dict[str, Any]:
+    return {key: config[key] for key in TRAIN_CONFIG_KEYS}
 
 
 class NequIPLightningModule(L.LightningModule):
     """Trains a model built from ``spec`` (see nequip.model.spec) with the ``train_config`` sections
-    ``loss``, ``optimizer``, ``scheduler`` and ``ema_decay`` of the validated config.
+    (``TRAIN_CONFIG_KEYS``) of the validated config.
 
-    With EMA on, validation, test and export use the EMA weights (``self.ema.module``).
+    With EMA on, validation, test and export use the EMA weights (``self.ema.module``). With
+    ``compile_mode: compile`` the trained model runs through ``torch.compile`` (nequip.model.compiled);
+    the EMA copy, used only for validation and test, runs eager.
     """
 
     def __init__(self, spec: Dict[str, Any], train_config: Dict[str, Any]):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(spec)
-        if train_config.get("initialize_from"):  # fine-tuning; a resumed run then loads its checkpoint over it
-            self.model.load_state_dict(initial_weights(train_config["initialize_from"], spec))
+        if train_config["initialize_from"]:  # fine-tuning; a resumed run then loads its checkpoint over it
+            new_species = load_initial_weights(self.model, train_config["initialize_from"])
+            if new_species:
+                rank_zero_info(f"initialize_from: new species {new_species} start from fresh weights")
         decay = train_config["ema_decay"]
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
@@ -36,6 +49,8 @@ class NequIPLightningModule(L.LightningModule):
         if self.ema is not None:
             # averaged, never trained by gradients (DDP would also flag them as unused parameters)
             self.ema.requires_grad_(False)
+        # after the EMA copy, which stays eager: the copy must not share the trained model's compiled function
+        self.compiled = compile_gradients(self.model) if train_config["compile_mode"] == "compile" else None
         self.loss_fn = EnergyForceStressLoss(**train_config["loss"])
         self.metrics = torch.nn.ModuleDict({f"{stage}_metrics": ModelMetrics(spec["type_names"]) for stage in ("train", "val", "test")})
 
@@ -83,6 +98,8 @@ class NequIPLightningModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train")
+        if self.compiled is not None:
+            self.log("compile/recompilations", float(self.compiled.recompilations))
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val")

@@ -4,8 +4,7 @@ ChannelwiseTP matches e3nn's 'uuu' TensorProduct as Allegro uses it."""
 import torch
 from e3nn import o3
 
-from allegro_helpers import allegro_model
-from helpers import cu_au_atoms, frame, relative_error
+from helpers import allegro_model, cu_au_atoms, frame, relative_error
 from nequip.data import keys
 from nequip.ops import ChannelwiseTP
 

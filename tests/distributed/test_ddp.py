@@ -7,33 +7,30 @@ import sys
 import pytest
 import torch
 
+from helpers import TINY_CONFIG
 from nequip.model.io import read_checkpoint
-
-CONFIG = """type_names: [Cu, Au]
-r_max: 3.6
-model_dtype: float64
-model: {{kind: nequip, num_layers: 2, l_max: 1, num_features: 4, radial_mlp_width: 8, radial_mlp_depth: 1}}
-data: {{train: {data}, split: [0.5, 0.25, 0.25], val_batch_size: 5}}
-trainer: {{max_epochs: 2, enable_progress_bar: false, accelerator: cpu}}
-num_threads: 1
-"""
 
 
 def train(config, run_dir, *overrides) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "nequip.scripts.train", str(config), f"run_dir={run_dir}", *overrides],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_with_the_global_batch(tmp_path, emt_xyz):
+@pytest.mark.parametrize("compile_mode", ["eager", "compile"])
+def test_two_processes_equal_one_with_the_global_batch(tmp_path, emt_xyz, compile_mode):
+    """The single process runs eager; the two processes eager or compiled (compiled training with
+    DDP: the gradients of the compiled backward are all-reduced by DDP's hooks as usual)."""
     config = tmp_path / "config.yaml"
-    config.write_text(CONFIG.format(data=emt_xyz))
+    config.write_text(TINY_CONFIG.format(data=emt_xyz))
     one = train(config, tmp_path / "one", "data.batch_size=4")
-    two = train(config, tmp_path / "two", "data.batch_size=2", "trainer.devices=2", "trainer.strategy=ddp")
+    two = train(
+        config, tmp_path / "two", "data.batch_size=2", "trainer.devices=2", "trainer.strategy=ddp", f"compile_mode={compile_mode}"
+    )
     a = read_checkpoint(str(tmp_path / "one" / "checkpoints" / "last.ckpt"))
     b = read_checkpoint(str(tmp_path / "two" / "checkpoints" / "last.ckpt"))
     assert a["global_step"] == b["global_step"] == 6
@@ -55,7 +52,7 @@ def test_sigterm_mid_epoch_resumes_exactly(tmp_path, emt_xyz):
     import time
 
     config = tmp_path / "config.yaml"
-    config.write_text(CONFIG.format(data=emt_xyz))
+    config.write_text(TINY_CONFIG.format(data=emt_xyz))
     ddp = ["data.batch_size=1", "trainer.devices=2", "trainer.strategy=ddp", "trainer.log_every_n_steps=1", "trainer.max_epochs=3"]
     train(config, tmp_path / "straight", *ddp)
 

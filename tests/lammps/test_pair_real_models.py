@@ -11,7 +11,6 @@ import pytest
 from lammps_inputs import fcc_data, fcc_structure, model_pair, requires_lammps, run_lmp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/helpers.py
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "allegro"))  # tests/allegro/allegro_helpers.py
 
 pytestmark = [requires_lammps, pytest.mark.slow]
 
@@ -21,8 +20,7 @@ ALLEGRO = dict(num_layers=2, l_max=1, num_tensor_features=4)
 
 
 def _tiny(kind: str, tp_backend: str):
-    from allegro_helpers import allegro_model
-    from helpers import small_model
+    from helpers import allegro_model, small_model
 
     if kind == "nequip":
         return small_model("float64", tp_backend=tp_backend, **NEQUIP)
