@@ -35,8 +35,12 @@
 
 #include <dlfcn.h>
 #include <mpi.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -63,6 +67,20 @@ std::vector<std::string> split(const std::string &s)
   return out;
 }
 
+// glibc gives blocks above 32 MB back to the OS when they are freed, so the model's edge-sized
+// tensors would be faulted in and zeroed again at every step: on large systems that doubled the
+// cost per atom. Keep freed memory for reuse instead (as nequip/utils/memory.py does in Python);
+// NEQUIP_MALLOC_TUNING=0 leaves malloc alone.
+void keep_freed_memory()
+{
+#ifdef __GLIBC__
+  const char *env = std::getenv("NEQUIP_MALLOC_TUNING");
+  if (env && std::strcmp(env, "0") == 0) return;
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
+#endif
+}
+
 }    // namespace
 
 /* ---------------------------------------------------------------------- */
@@ -78,6 +96,7 @@ PairNequIP::PairNequIP(LAMMPS *lmp) :
   no_virial_fdotr_compute = 1;    // the model returns the virial itself
   centroidstressflag = CENTROID_NOTAVAIL;
   ghostneigh = 1;    // message passing: neighbors of ghost atoms are needed too
+  keep_freed_memory();
 }
 
 PairAllegro::PairAllegro(LAMMPS *lmp) : PairNequIP(lmp)

@@ -18,6 +18,7 @@ from ..data import keys
 from ..data.atomic_data import frame_from_arrays
 from ..data.type_mapper import TypeMapper
 from ..model.io import load_model
+from ..utils.memory import keep_freed_memory
 
 
 class _CompiledASEModel(torch.nn.Module):
@@ -47,6 +48,7 @@ class NequIPCalculator(Calculator):
 
     def __init__(self, model: torch.nn.Module, spec: Dict[str, Any], device: str = "cpu", **kwargs):
         super().__init__(**kwargs)
+        keep_freed_memory()  # MD calls allocate the same large tensors every step
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
