@@ -47,11 +47,11 @@ class ForceStressOutput(GraphModule):
         data[keys.CELL] = data[keys.CELL] + torch.bmm(data[keys.CELL], sym)
         data = self.energy_model(data)
         energy = data[keys.TOTAL_ENERGY]
+        atomic = data[keys.ATOMIC_ENERGY]
         grad_pos, grad_strain = torch.autograd.grad([energy.sum()], [pos, strain], create_graph=self.training)
-        return {
-            keys.TOTAL_ENERGY: energy, keys.ATOMIC_ENERGY: data[keys.ATOMIC_ENERGY],
-            GRAD_POSITIONS: grad_pos, GRAD_STRAIN: grad_strain,
-        }
+        if not self.training:  # their graph is spent: detached, as compiled functions must return them
+            energy, atomic = energy.detach(), atomic.detach()
+        return {keys.TOTAL_ENERGY: energy, keys.ATOMIC_ENERGY: atomic, GRAD_POSITIONS: grad_pos, GRAD_STRAIN: grad_strain}
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         data = dict(data)

@@ -55,6 +55,18 @@ def test_compiled_model_equals_eager_with_one_compilation(make_model):
     assert compiled.compilations == {"train": 1, "eval": 0}
 
 
+@pytest.mark.slow
+def test_compiled_evaluation_equals_eager():
+    """Evaluation mode (no graph kept: MD, validation without EMA) is its own graph, compiled once."""
+    eager, compiled_model = small_model(tp_backend="extension"), small_model(tp_backend="extension")
+    compiled = compile_gradients(compiled_model)
+    for batch in _batches():
+        ref, got = eager(dict(batch)), compiled_model(dict(batch))
+        for key in (keys.TOTAL_ENERGY, keys.ATOMIC_ENERGY, keys.FORCES, keys.STRESS):
+            assert relative_error(got[key], ref[key]) < 1e-10, key
+    assert compiled.compilations == {"train": 0, "eval": 1}
+
+
 def _epoch_losses(run_dir):
     with open(run_dir / "logs" / "version_0" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
