@@ -13,7 +13,7 @@ from nequip.nn.mlp import ScalarMLP
 from nequip.ops import ChannelwiseTP
 
 from .keys import EDGE_FEATURES, EDGE_LATENT
-from .weighted_sh import weighted_sh
+from .weighted_sh import weighted_sh, weighted_sh_index
 
 
 class AllegroLayer(GraphModule):
@@ -42,11 +42,14 @@ class AllegroLayer(GraphModule):
         self._declare(irreps_in, required=[EDGE_FEATURES, EDGE_LATENT, keys.EDGE_SH, keys.EDGE_CUTOFF])
         irreps_v = self.irreps_in[EDGE_FEATURES]
         self.irreps_sh = self.irreps_in[keys.EDGE_SH]
-        self.sh_ls = tuple(ir.l for _, ir in self.irreps_sh)
         muls = {mul for mul, _ in irreps_v}
         if len(muls) != 1:
             raise ValueError(f"AllegroLayer needs one multiplicity in edge_features, got {irreps_v}")
         self.num_channels = muls.pop()
+        # layout constants, never in a state dict
+        weight_index, sh_index = weighted_sh_index([ir.l for _, ir in self.irreps_sh], self.num_channels)
+        self.register_buffer("weight_index", weight_index, persistent=False)
+        self.register_buffer("sh_index", sh_index, persistent=False)
         latent_dim = self.irreps_in[EDGE_LATENT].dim
         self.last = last
         self.env_norm = 1.0 / math.sqrt(float(avg_num_neighbors))
@@ -75,14 +78,15 @@ class AllegroLayer(GraphModule):
         latent = data[EDGE_LATENT]
         num_atoms = data[keys.POSITIONS].shape[0]
         w = self.env_weights(latent)
-        env_edges = weighted_sh(w, data[keys.EDGE_SH], self.sh_ls, self.num_channels)
+        env_edges = weighted_sh(w, data[keys.EDGE_SH], self.weight_index, self.sh_index)
         env = torch.zeros(num_atoms, env_edges.shape[1], dtype=env_edges.dtype, device=env_edges.device)
         env = env.index_add(0, center, env_edges) * self.env_norm
 
         tp = self.tp(data[EDGE_FEATURES], env, center)
         scalars = tp.index_select(1, self.scalar_cols)
         update = self.latent_mlp(torch.cat([latent, scalars], dim=-1))
-        data[EDGE_LATENT] = (latent + update) * (2.0**-0.5) * data[keys.EDGE_CUTOFF].unsqueeze(-1)
+        # the constant joins the [E, 1] envelope: one pass over the [E, latent] tensors, not two
+        data[EDGE_LATENT] = (latent + update) * (data[keys.EDGE_CUTOFF].unsqueeze(-1) * 2.0**-0.5)
         if not self.last:
             data[EDGE_FEATURES] = self.linear(tp)
         return data

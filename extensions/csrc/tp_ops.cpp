@@ -140,6 +140,15 @@ void check_range(const int64_t* index, int64_t length, int64_t rows, const char*
                 " is outside [0, ", rows, ")");
 }
 
+// Row r of the result, zeroed by the thread that accumulates into it: one pass over the result while
+// its rows are in cache, instead of a separate zero fill of the whole (often edge-sized) tensor.
+template <typename scalar_t>
+scalar_t* zero_row(scalar_t* result, int64_t row, int64_t width) {
+  scalar_t* out = result + row * width;
+  std::fill(out, out + width, scalar_t(0));
+  return out;
+}
+
 // The row of an operand, or null for the open slot (whose tensor is only a placeholder).
 template <typename T>
 const T* row_of(const at::Tensor& t, int64_t row) {
@@ -250,16 +259,17 @@ void conv_cpu(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& weigh
     check_range(to_center ? n_idx : c_idx, num_edges, num_nodes, to_center ? "neighbor" : "center");
     at::parallel_for(0, num_nodes, 16, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> scratch(list.max_block);
-      for (int64_t r = begin; r < end; ++r)
-        for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n)
-          edge(groups.edges[n], res + r * width, scratch.data());
+      for (int64_t r = begin; r < end; ++r) {
+        scalar_t* out = zero_row(res, r, width);
+        for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n) edge(groups.edges[n], out, scratch.data());
+      }
     });
   } else {
     check_range(c_idx, num_edges, num_nodes, "center");
     check_range(n_idx, num_edges, num_nodes, "neighbor");
     at::parallel_for(0, num_edges, 64, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> scratch(list.max_block);
-      for (int64_t e = begin; e < end; ++e) edge(e, res + e * width, scratch.data());
+      for (int64_t e = begin; e < end; ++e) edge(e, zero_row(res, e, width), scratch.data());
     });
   }
 }
@@ -275,7 +285,7 @@ at::Tensor conv_contract_cpu(const at::Tensor& x_, const at::Tensor& sh_, const 
                    y = operand(y_, CONV_OUT);
   const at::Tensor center = center_.contiguous(), neighbor = neighbor_.contiguous();
   const at::Tensor& like = open == CONV_SH ? weight : sh;
-  at::Tensor result = at::zeros({rows, cols}, like.options());
+  at::Tensor result = at::empty({rows, cols}, like.options());  // each row zeroed by its thread (zero_row)
   AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "conv_contract_cpu", [&] {
     const PathList<scalar_t> list(paths, cg_index, cg_value);
     conv_cpu<scalar_t>(x, sh, weight, y, center, neighbor, list, open, num_nodes, result);
@@ -312,7 +322,7 @@ at::Tensor channelwise_contract_cpu(const at::Tensor& x1_, const at::Tensor& x2_
   const at::Tensor x1 = operand(x1_, CW_X1), x2 = operand(x2_, CW_X2), y = operand(y_, CW_OUT);
   const at::Tensor index = index_.contiguous();
   const at::Tensor& like = open == CW_X1 ? y : x1;
-  at::Tensor result = at::zeros({rows, cols}, like.options());
+  at::Tensor result = at::empty({rows, cols}, like.options());  // each row zeroed by its thread (zero_row)
   const int64_t num_edges = index.size(0);
   const int64_t* idx = index.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "channelwise_contract_cpu", [&] {
@@ -325,13 +335,15 @@ at::Tensor channelwise_contract_cpu(const at::Tensor& x1_, const at::Tensor& x2_
     if (open == CW_X2) {
       const EdgesByRow groups(idx, num_edges, x2_rows, "index");
       at::parallel_for(0, x2_rows, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r)
-          for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n) edge(groups.edges[n], res + r * cols);
+        for (int64_t r = begin; r < end; ++r) {
+          scalar_t* out = zero_row(res, r, cols);
+          for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n) edge(groups.edges[n], out);
+        }
       });
     } else {
       check_range(idx, num_edges, x2_rows, "index");
       at::parallel_for(0, num_edges, 64, [&](int64_t begin, int64_t end) {
-        for (int64_t e = begin; e < end; ++e) edge(e, res + e * cols);
+        for (int64_t e = begin; e < end; ++e) edge(e, zero_row(res, e, cols));
       });
     }
   });

@@ -29,9 +29,12 @@ class ScalarMLP(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(self.weights)
         for i, w in enumerate(self.weights):
-            x = (x @ w) * self.scales[i]
+            # the constants scale the small weight matrix, not the [rows, width] activations: on
+            # edge-sized inputs each pass over the activations costs memory bandwidth
+            scale = self.scales[i] * (self.act_gain if i > 0 else 1.0)  # act_gain of the previous SiLU
+            x = x @ (w * scale)
             if len(self.biases) > 0:
                 x = x + self.biases[i]
             if i < n - 1:
-                x = torch.nn.functional.silu(x) * self.act_gain
+                x = torch.nn.functional.silu(x)
         return x
