@@ -12,6 +12,8 @@ tensor-product operators (``--tp-backend``): ``nequip`` 3 layers, l_max 1, 32 fe
 import argparse
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -48,7 +50,8 @@ def copper(n: int):
 
 
 def time_calls(fn, repeats: int, budget_s: float):
-    fn()  # warm-up (and compilation)
+    for _ in range(2):  # warm-up: compilation, and the heap grows to its steady size over the first calls
+        fn()
     times = []
     start = time.perf_counter()
     while len(times) < repeats and time.perf_counter() - start < budget_s:
@@ -56,6 +59,39 @@ def time_calls(fn, repeats: int, budget_s: float):
         fn()
         times.append(time.perf_counter() - t)
     return min(times), len(times)
+
+
+def run_mode(args) -> None:
+    """This process times one mode at every size (a fresh process per mode: each one's allocations
+    and caches start clean, as in an MD run)."""
+    from nequip.data.atomic_data import from_ase
+    from nequip.data.type_mapper import TypeMapper
+    from nequip.export.targets import TARGETS
+    from nequip.utils.memory import keep_freed_memory
+
+    keep_freed_memory()
+    model, spec = build(args.kind, args.dtype, args.tp_backend)
+    if args.mode == "pt2":
+        from nequip.export.aoti import compile_model, load_pt2
+
+        path = os.path.join(tempfile.mkdtemp(), "bench.nequip.pt2")
+        t = time.perf_counter()
+        compile_model(model, spec, path, target="ase")
+        print(f"# pt2 compile: {time.perf_counter() - t:.0f} s")
+        compiled, _ = load_pt2(path, target="ase")
+        run = lambda d: compiled(*[d[k] for k in TARGETS["ase"][0]])  # noqa: E731
+    else:
+        if args.mode == "compiled":
+            from nequip.model.compiled import compile_gradients
+
+            compile_gradients(model)
+        run = model
+    for n in args.sizes:
+        data = from_ase(copper(n), TypeMapper(["Cu"]), spec["r_max"], dtype=getattr(torch, args.dtype))
+        best, count = time_calls(lambda: run(dict(data)), args.repeats, args.budget)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"| {args.kind} {args.dtype} {args.tp_backend} | {args.mode} | {n} | {torch.get_num_threads()} | "
+              f"{best * 1e3:.1f} | {n / best:.3g} | {best / n * 1e6:.1f} | {rss:.0f} |", flush=True)
 
 
 def main():
@@ -67,40 +103,21 @@ def main():
     parser.add_argument("--tp-backend", default="extension", choices=["reference", "extension"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=30.0, help="seconds of timed calls per case")
+    parser.add_argument("--mode", help=argparse.SUPPRESS)  # set for the worker processes
     args = parser.parse_args()
-    from nequip.data.atomic_data import from_ase
-    from nequip.data.type_mapper import TypeMapper
-    from nequip.export.targets import TARGETS
-
-    model, spec = build(args.kind, args.dtype, args.tp_backend)
-    threads = torch.get_num_threads()
-    runners = {}
-    if "pt2" in args.modes:
-        from nequip.export.aoti import compile_model, load_pt2
-
-        path = os.path.join(tempfile.mkdtemp(), "bench.nequip.pt2")
-        t = time.perf_counter()
-        compile_model(build(args.kind, args.dtype, args.tp_backend)[0], spec, path, target="ase")
-        print(f"# pt2 compile: {time.perf_counter() - t:.0f} s")
-        compiled, _ = load_pt2(path, target="ase")
-        runners["pt2"] = lambda d: compiled(*[d[k] for k in TARGETS["ase"][0]])
-    if "compiled" in args.modes:
-        from nequip.model.compiled import compile_gradients
-
-        compiled_model = build(args.kind, args.dtype, args.tp_backend)[0]
-        compile_gradients(compiled_model)
-        runners["compiled"] = compiled_model
-    runners["eager"] = model
+    if args.mode:
+        run_mode(args)
+        return
+    rows = []
+    for mode in args.modes:
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--mode", mode],
+                             capture_output=True, text=True, check=True).stdout
+        rows += [line for line in out.splitlines() if line.startswith("|")]
+        print("\n".join(line for line in out.splitlines() if line.startswith("#")), flush=True)
     print("| model | mode | atoms | threads | ms/call | atom-steps/s | µs/atom | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
-    for n in args.sizes:
-        data = from_ase(copper(n), TypeMapper(["Cu"]), spec["r_max"], dtype=getattr(torch, args.dtype))
-        for mode in args.modes:
-            run = runners[mode]
-            best, count = time_calls(lambda: run(dict(data)), args.repeats, args.budget)
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"| {args.kind} {args.dtype} {args.tp_backend} | {mode} | {n} | {threads} | {best * 1e3:.1f} | {n / best:.3g} | "
-                  f"{best / n * 1e6:.1f} | {rss:.0f} |", flush=True)
+    for row in sorted(rows, key=lambda r: (int(r.split("|")[3]), args.modes.index(r.split("|")[2].strip()))):
+        print(row)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ compiled (``compile_mode``), side by side.
 Each process trains on ``--batch-size`` frames per step (the global batch grows with the number of
 processes); the first 10 steps are warm-up (and compilation). On a GPU machine use --accelerator gpu:
 one GPU gives the per-GPU throughput, and the DDP overhead is the drop of frames/s per process from 1 to N.
+The last column, the time of the first steps, holds the compilation (from Inductor's cache when it
+has the graph: point TORCHINDUCTOR_CACHE_DIR at an empty folder for a cold start).
 """
 
 import argparse
@@ -31,12 +33,16 @@ def worker(args) -> None:
     from nequip.train.trainer import build_trainer
 
     class Throughput(L.Callback):
+        def on_train_start(self, trainer, *unused):
+            self.begin = time.perf_counter()
+
         def on_train_batch_end(self, trainer, *unused):
             if trainer.global_step == WARMUP:
                 self.start = time.perf_counter()
             elif trainer.global_step == args.steps and trainer.is_global_zero:
                 frames = (args.steps - WARMUP) * args.batch_size * trainer.world_size
-                print(f"RESULT {trainer.world_size} {frames / (time.perf_counter() - self.start):.2f}", flush=True)
+                rate = frames / (time.perf_counter() - self.start)
+                print(f"RESULT {trainer.world_size} {rate:.2f} {self.start - self.begin:.1f}", flush=True)
 
     overrides = [
         f"run_dir={args.run_dir}", f"trainer.max_steps={args.steps}", "trainer.max_time=null", "trainer.max_epochs=-1",
@@ -78,13 +84,14 @@ def main() -> None:
                 cmd = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--procs", str(procs), "--run-dir", run_dir,
                        "--mode", mode]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-                world, rate = next(line.split()[1:] for line in out.splitlines() if line.startswith("RESULT"))
-                results[mode, int(world)] = float(rate)
-    base = results[args.compile_modes[0], 1]
+                world, rate, warmup = next(line.split()[1:] for line in out.splitlines() if line.startswith("RESULT"))
+                results[mode, int(world)] = float(rate), float(warmup)
+    base = results[args.compile_modes[0], 1][0]
     print(f"config: {os.path.relpath(args.config, REPO)}, {args.batch_size} frames per process and step")
-    print(f"{'mode':>8} {'processes':>10} {'frames/s':>10} {'per process':>12} {'vs ' + args.compile_modes[0] + ' x1':>10}")
-    for (mode, procs), rate in results.items():
-        print(f"{mode:>8} {procs:>10} {rate:>10.1f} {rate / procs:>12.1f} {rate / base:>10.2f}")
+    print(f"{'mode':>8} {'processes':>10} {'frames/s':>10} {'per process':>12} {'vs ' + args.compile_modes[0] + ' x1':>10} "
+          f"{'first ' + str(WARMUP) + ' steps s':>16}")
+    for (mode, procs), (rate, warmup) in results.items():
+        print(f"{mode:>8} {procs:>10} {rate:>10.1f} {rate / procs:>12.1f} {rate / base:>10.2f} {warmup:>16.1f}")
 
 if __name__ == "__main__":
     main()
