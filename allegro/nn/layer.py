@@ -13,7 +13,7 @@ from nequip.nn.mlp import ScalarMLP
 from nequip.ops import ChannelwiseTP
 
 from .keys import EDGE_FEATURES, EDGE_LATENT
-from .weighted_sh import weighted_sh, weighted_sh_index
+from .weighted_sh import WeightedSH
 
 
 class AllegroLayer(GraphModule):
@@ -46,10 +46,7 @@ class AllegroLayer(GraphModule):
         if len(muls) != 1:
             raise ValueError(f"AllegroLayer needs one multiplicity in edge_features, got {irreps_v}")
         self.num_channels = muls.pop()
-        # layout constants, never in a state dict
-        weight_index, sh_index = weighted_sh_index([ir.l for _, ir in self.irreps_sh], self.num_channels)
-        self.register_buffer("weight_index", weight_index, persistent=False)
-        self.register_buffer("sh_index", sh_index, persistent=False)
+        self.weighted_sh = WeightedSH([ir.l for _, ir in self.irreps_sh], self.num_channels)
         latent_dim = self.irreps_in[EDGE_LATENT].dim
         self.last = last
         self.env_norm = 1.0 / math.sqrt(float(avg_num_neighbors))
@@ -78,7 +75,7 @@ class AllegroLayer(GraphModule):
         latent = data[EDGE_LATENT]
         num_atoms = data[keys.POSITIONS].shape[0]
         w = self.env_weights(latent)
-        env_edges = weighted_sh(w, data[keys.EDGE_SH], self.weight_index, self.sh_index)
+        env_edges = self.weighted_sh(w, data[keys.EDGE_SH])
         env = torch.zeros(num_atoms, env_edges.shape[1], dtype=env_edges.dtype, device=env_edges.device)
         env = env.index_add(0, center, env_edges) * self.env_norm
 

@@ -9,7 +9,7 @@ from nequip.data import keys
 from nequip.nn.graph_module import GraphModule, IrrepsDict
 
 from .keys import EDGE_FEATURES, EDGE_LATENT
-from .weighted_sh import weighted_sh, weighted_sh_index
+from .weighted_sh import WeightedSH
 
 
 def tensor_irreps(num_channels: int, l_max: int, parity: bool) -> o3.Irreps:
@@ -33,10 +33,7 @@ class InitialPairFeatures(GraphModule):
         self._declare(irreps_in, required=[EDGE_LATENT, keys.EDGE_SH])
         self.irreps_sh = self.irreps_in[keys.EDGE_SH]
         self.num_channels = num_channels
-        # layout constants, never in a state dict
-        weight_index, sh_index = weighted_sh_index([ir.l for _, ir in self.irreps_sh], self.num_channels)
-        self.register_buffer("weight_index", weight_index, persistent=False)
-        self.register_buffer("sh_index", sh_index, persistent=False)
+        self.weighted_sh = WeightedSH([ir.l for _, ir in self.irreps_sh], self.num_channels)
         irreps_out = o3.Irreps([(num_channels, ir) for _, ir in self.irreps_sh])
         self._declare(irreps_in, required=[EDGE_LATENT, keys.EDGE_SH], writes={EDGE_FEATURES: irreps_out})
         latent_dim = self.irreps_in[EDGE_LATENT].dim
@@ -45,5 +42,5 @@ class InitialPairFeatures(GraphModule):
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         w = self.weights(data[EDGE_LATENT])
-        data[EDGE_FEATURES] = weighted_sh(w, data[keys.EDGE_SH], self.weight_index, self.sh_index)
+        data[EDGE_FEATURES] = self.weighted_sh(w, data[keys.EDGE_SH])
         return data
