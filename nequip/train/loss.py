@@ -21,12 +21,18 @@ def _pointwise(function: str, huber_delta: float):
     raise ValueError(f"loss.function must be 'mse' or 'huber', got '{function}'")
 
 
-def masked_weighted_mean(values: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values`` over entries whose ``target`` is not NaN, each weighted by ``weight``
-    (broadcast over trailing dimensions). Zero when no entry is labelled."""
+def masked_weighted_mean(pointwise, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted mean of ``pointwise(pred - target)`` over the entries whose ``target`` is not NaN.
+
+    ``weight`` ([B] or [N]) is broadcast over the trailing dimensions of ``pred``. A missing (NaN)
+    target is replaced by ``pred`` itself (detached) *before* the difference, so its error is an
+    exact zero and the backward pass never multiplies by NaN (masking afterwards would give
+    ``0 * NaN = NaN`` gradients). Zero when no entry is labelled.
+    """
     valid = ~torch.isnan(target)
-    w = weight.reshape(weight.shape + (1,) * (values.dim() - weight.dim())).expand_as(values) * valid
-    return (torch.where(valid, values, torch.zeros_like(values)) * w).sum() / w.sum().clamp_min(1e-12)
+    filled = torch.where(valid, target, pred.detach())
+    w = weight.reshape(weight.shape + (1,) * (pred.dim() - weight.dim())).expand_as(pred) * valid
+    return (pointwise(pred - filled) * w).sum() / w.sum().clamp_min(1e-12)
 
 
 def per_atom_energy(data: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -50,14 +56,14 @@ class EnergyForceStressLoss:
         terms: Dict[str, torch.Tensor] = {}
         if self.coefficients["energy"] and keys.TOTAL_ENERGY in target:
             ref = per_atom_energy(target)
-            terms["energy"] = masked_weighted_mean(self.pointwise(per_atom_energy(pred) - ref), ref, frame_weight)
+            terms["energy"] = masked_weighted_mean(self.pointwise, per_atom_energy(pred), ref, frame_weight)
         if self.coefficients["forces"] and keys.FORCES in target:
             ref = target[keys.FORCES]
             atom_weight = frame_weight[target[keys.BATCH]]
-            terms["forces"] = masked_weighted_mean(self.pointwise(pred[keys.FORCES] - ref), ref, atom_weight)
+            terms["forces"] = masked_weighted_mean(self.pointwise, pred[keys.FORCES], ref, atom_weight)
         if self.coefficients["stress"] and keys.STRESS in target:
             ref = target[keys.STRESS]
-            terms["stress"] = masked_weighted_mean(self.pointwise(pred[keys.STRESS] - ref), ref, frame_weight)
+            terms["stress"] = masked_weighted_mean(self.pointwise, pred[keys.STRESS], ref, frame_weight)
         if not terms:
             raise ValueError(
                 "the batch has none of the labels the loss uses (total_energy, forces, stress with a nonzero "

@@ -59,3 +59,35 @@ def test_no_usable_label_is_clear_error():
     target = {k: v for k, v in batch([0.0, 0.0], [[0.0] * 3] * 3).items() if k not in (keys.FORCES, keys.TOTAL_ENERGY)}
     with pytest.raises(ValueError, match="none of the labels"):
         EnergyForceStressLoss(1.0, 1.0, 0.0)(PRED, target)
+
+
+@pytest.mark.parametrize("function", ["mse", "huber"])
+def test_missing_labels_give_finite_gradients(function):
+    """A frame without energy and atoms without forces or stress: the gradient is finite and equals
+    the gradient of the loss over the labelled entries only (no 0 * NaN in the backward pass)."""
+    nan = math.nan
+    energy = torch.tensor([2.0, 1.0], dtype=torch.float64, requires_grad=True)
+    forces = torch.tensor([[1.0, 0.5, 0], [0, -1.0, 0], [0.3, 0, 0]], dtype=torch.float64, requires_grad=True)
+    stress = torch.ones(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    pred = dict(batch([0.0, 0.0], [[0.0] * 3] * 3), total_energy=energy, forces=forces, stress=stress)
+    target = batch([nan, 0.5], [[nan] * 3, [nan] * 3, [0.0] * 3], stress=[[[nan] * 3] * 3, [[0.0] * 3] * 3])
+    loss, terms = EnergyForceStressLoss(1.0, 1.0, 1.0, function=function, huber_delta=0.5)(pred, target)
+    loss.backward()
+    for grad in (energy.grad, forces.grad, stress.grad):
+        assert torch.isfinite(grad).all()
+    assert energy.grad[0].item() == 0.0 and (forces.grad[:2] == 0).all() and (stress.grad[0] == 0).all()
+    # the labelled entries get the gradient of their own error
+    expected_e = 2 * (1.0 - 0.5) if function == "mse" else 0.5  # huber: linear beyond delta (slope delta)
+    assert energy.grad[1].item() == pytest.approx(expected_e)
+    assert forces.grad[2, 0].item() == pytest.approx((2 * 0.3 if function == "mse" else 0.3) / 3)
+    assert torch.isfinite(loss) and terms["energy"].item() == pytest.approx(0.25 if function == "mse" else 0.5 * (0.5 - 0.25))
+
+
+def test_all_labels_missing_gives_zero_loss_and_zero_gradient():
+    nan = math.nan
+    energy = torch.tensor([2.0, 1.0], dtype=torch.float64, requires_grad=True)
+    pred = dict(batch([0.0, 0.0], [[0.0] * 3] * 3), total_energy=energy)
+    target = {k: v for k, v in batch([nan, nan], [[0.0] * 3] * 3).items() if k != keys.FORCES}
+    loss, _ = EnergyForceStressLoss(1.0, 0.0, 0.0)(pred, target)
+    loss.backward()
+    assert loss.item() == 0.0 and (energy.grad == 0).all()
