@@ -27,6 +27,7 @@ _CHOICES = {
     "optimizer.name": ("adam", "adamw"),
     "scheduler.name": ("plateau", "cosine", "none"),
     "logging.wandb_mode": ("offline", "online", "disabled"),
+    "data.nonfinite_labels": ("error", "missing"),
 }
 _LOGGERS = ("csv", "tensorboard", "wandb")
 
@@ -179,5 +180,14 @@ def _check_values(config: Dict[str, Any], source: str) -> None:
             f"{source}: scheduler 'plateau' follows val/loss, but trainer.limit_val_batches=0 turns validation off; "
             "set scheduler.name to cosine or none"
         )
+    if config["optimizer"]["lr"] <= 0:
+        raise ConfigError(f"{source}: optimizer.lr must be positive, got {config['optimizer']['lr']}")
+    for term in ("energy", "forces", "stress"):
+        if config["loss"][term] < 0:
+            raise ConfigError(f"{source}: loss.{term} (a loss coefficient) must be >= 0, got {config['loss'][term]}")
+    if config["num_threads"] is not None and config["num_threads"] < 1:
+        raise ConfigError(f"{source}: num_threads must be >= 1 (or null for torch's default), got {config['num_threads']}")
+    if data["min_distance"] < 0:
+        raise ConfigError(f"{source}: data.min_distance (Å) must be >= 0, got {data['min_distance']}")
     if not 0.0 <= config["ema_decay"] < 1.0:
         raise ConfigError(f"{source}: ema_decay must be in [0, 1), got {config['ema_decay']}")

@@ -21,6 +21,12 @@ class DataConfig:
     batch_size: int = 5  # frames per step and process (global batch = batch_size x processes)
     val_batch_size: int = 10
     num_workers: int = 0
+    # Å: a frame with two atoms (or periodic images) closer than this is a data error naming them
+    # (duplicated atoms give a NaN model); 0 turns the check off
+    min_distance: float = 0.1
+    # NaN or inf in a label of the file: error (a data error naming file, frame and key) | missing
+    # (left out of the loss like a label the frame does not have)
+    nonfinite_labels: str = "error"
 
 
 @dataclass
@@ -78,7 +84,11 @@ class LoggingConfig:
 class TrainConfig:
     run_dir: str = "results/run"  # checkpoints, logs and the resolved config go here
     seed: int = 0
-    resume: bool = True  # continue from run_dir/checkpoints/last.ckpt when it exists
+    # continue from run_dir/checkpoints/last.ckpt when it exists; refused if the model or the data
+    # statistics settings changed (see nequip/train/resume_check.py for the keys)
+    resume: bool = True
+    # with resume=false, delete the checkpoints an earlier run left in run_dir (refused without it)
+    overwrite: bool = False
     type_names: List[str] = field(default_factory=lambda: ["???"])  # chemical symbols; order = type index
     r_max: float = -1.0  # cutoff radius, Å
     model_dtype: str = "float64"  # float64 | float32

@@ -14,7 +14,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from . import keys
-from .neighborlist import neighbor_list
+from .neighborlist import CloseAtomsError, neighbor_list
 from .type_mapper import TypeMapper
 
 # Where labels are looked up, in order, after the attached calculator (extxyz files written by
@@ -28,6 +28,12 @@ WEIGHT_INFO_KEY = "weight"
 
 # A cell whose |det| is below this (Å³) has no volume: stress and virial cannot be converted.
 _MIN_VOLUME = 1e-10
+
+# Å: atoms closer than this are a data error (far below any bond: H2 is 0.74 Å); config data.min_distance
+DEFAULT_MIN_DISTANCE = 0.1
+# what a NaN or infinite label value in a file means: "error" (a data error) or "missing" (left out
+# of the loss, like a label the frame does not have); config data.nonfinite_labels
+NONFINITE_LABEL_CHOICES = ("error", "missing")
 
 
 def _where(where: str) -> str:
@@ -132,6 +138,41 @@ def extract_labels(atoms: ase.Atoms, where: str = "") -> Dict[str, np.ndarray]:
     return out
 
 
+def _in(where: str, message: str) -> str:
+    return f"{where}: {message}" if where else message
+
+
+def check_label_values(labels: Dict[str, np.ndarray], nonfinite_labels: str = "error", where: str = "") -> Dict[str, np.ndarray]:
+    """Labels with NaN/inf values: a data error, or (``nonfinite_labels="missing"``) those values
+    become NaN, which the loss, metrics and statistics leave out like labels a frame does not have.
+
+    Returns the labels (non-finite values as NaN). Raises ValueError naming ``where``, the key and,
+    for forces, the first atom; a non-finite ``weight`` is always an error.
+    """
+    if nonfinite_labels not in NONFINITE_LABEL_CHOICES:
+        raise ValueError(f"data.nonfinite_labels must be one of {', '.join(NONFINITE_LABEL_CHOICES)}, got {nonfinite_labels!r}")
+    out = dict(labels)
+    for key, value in labels.items():
+        value = np.asarray(value, dtype=np.float64)
+        finite = np.isfinite(value)
+        if finite.all():
+            continue
+        if key == keys.FRAME_WEIGHT:
+            raise ValueError(_in(where, f"the loss weight is {float(value.reshape(-1)[0])}; give a finite number"))
+        if nonfinite_labels == "missing":
+            out[key] = np.where(finite, value, np.nan)
+            continue
+        detail = ""
+        if key == keys.FORCES:
+            detail = f" (atom {int(np.nonzero(~finite.all(axis=1))[0][0])})"
+        raise ValueError(_in(
+            where,
+            f"label '{key}' has NaN or infinite values{detail}; fix the data file, or set data.nonfinite_labels: "
+            "missing to leave such values out of the loss",
+        ))
+    return out
+
+
 def frame_from_arrays(
     positions: np.ndarray,
     numbers: np.ndarray,
@@ -142,6 +183,9 @@ def frame_from_arrays(
     r_max: float,
     where: str = "",
     dtype: Optional[torch.dtype] = None,
+    *,
+    min_distance: float = DEFAULT_MIN_DISTANCE,
+    nonfinite_labels: str = "error",
 ) -> Dict[str, torch.Tensor]:
     """Build the AtomicDataDict of one frame (B = 1) from plain arrays.
 
@@ -149,9 +193,12 @@ def frame_from_arrays(
         positions: [N, 3] Å. numbers: [N] atomic numbers. cell: [3, 3] Å (rows). pbc: [3] bool.
         labels: as returned by :func:`extract_labels` (only the keys present are stored).
         type_mapper, r_max (Å), where, dtype: see :func:`from_ase`.
+        min_distance: Å; two atoms (or periodic images) closer than this are an error (0: no check).
+        nonfinite_labels: "error" or "missing", see :func:`check_label_values`.
 
     Raises:
-        ValueError: unknown species (names ``where``), singular periodic cell, bad shapes.
+        ValueError: unknown species (names ``where``), singular periodic cell, bad shapes, atoms
+            closer than ``min_distance`` (names both atoms and their species), non-finite labels.
     """
     dtype = torch.get_default_dtype() if dtype is None else dtype
     positions = np.asarray(positions, dtype=np.float64)
@@ -159,10 +206,19 @@ def frame_from_arrays(
     pbc = np.asarray(pbc, dtype=bool).reshape(3)
     n = len(positions)
     atom_types = type_mapper.atom_types(np.asarray(numbers, dtype=np.int64), where=where)
+    labels = check_label_values(labels, nonfinite_labels, where)
     try:
-        edge_index, edge_cell_shift = neighbor_list(positions, cell, pbc, r_max)
+        edge_index, edge_cell_shift = neighbor_list(positions, cell, pbc, r_max, min_distance=min_distance)
+    except CloseAtomsError as e:
+        names = type_mapper.type_names
+        raise ValueError(_in(
+            where,
+            f"atoms {e.i} ({names[atom_types[e.i]]}) and {e.j} ({names[atom_types[e.j]]}) are {e.distance:.4g} Å apart, "
+            f"closer than the minimum distance {e.min_distance:g} Å (data.min_distance); fix the structure "
+            "(duplicated atoms?) or lower data.min_distance",
+        )) from None
     except ValueError as e:
-        raise ValueError(f"{where}: {e}" if where else str(e)) from None
+        raise ValueError(_in(where, str(e))) from None
 
     data = {
         keys.POSITIONS: torch.as_tensor(positions, dtype=dtype),
@@ -189,6 +245,8 @@ def from_ase(
     dtype: Optional[torch.dtype] = None,
     *,
     labels: bool = True,
+    min_distance: float = DEFAULT_MIN_DISTANCE,
+    nonfinite_labels: str = "error",
 ) -> Dict[str, torch.Tensor]:
     """Convert one ASE frame to an AtomicDataDict with B = 1 and its neighbor list.
 
@@ -200,6 +258,7 @@ def from_ase(
         where: names the frame in error messages, e.g. ``"frame 12 of train.xyz"``.
         dtype: float dtype of positions, cell, shifts and labels (default: torch default dtype).
         labels: False skips label extraction (inference: only inputs and ``weight`` are built).
+        min_distance, nonfinite_labels: see :func:`frame_from_arrays`.
 
     Returns:
         ``pos`` [N, 3], ``atom_types`` [N] int64, ``batch`` [N] int64 (zeros), ``num_atoms`` [1]
@@ -209,8 +268,8 @@ def from_ase(
         ``virial`` [1, 3, 3] eV.
 
     Raises:
-        ValueError: unknown species, singular cell along a periodic direction, malformed labels;
-            the message names ``where``.
+        ValueError: unknown species, singular cell along a periodic direction, malformed or
+            non-finite labels, atoms closer than ``min_distance``; the message names ``where``.
     """
     found = extract_labels(atoms, where=where) if labels else {}
     return frame_from_arrays(
@@ -223,4 +282,6 @@ def from_ase(
         r_max,
         where=where,
         dtype=dtype,
+        min_distance=min_distance,
+        nonfinite_labels=nonfinite_labels,
     )

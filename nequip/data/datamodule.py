@@ -6,6 +6,7 @@ import lightning
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from .atomic_data import DEFAULT_MIN_DISTANCE
 from .batching import collate
 from .dataset import WeightedDataset, load_dataset
 from .sampler import EpochSeededShuffle, RankShard, ResumableLoader
@@ -41,6 +42,12 @@ class AtomicDataModule(lightning.LightningDataModule):
         num_workers: DataLoader workers (persistent when > 0).
         dtype: float dtype of the data, ``torch.float32``/``float64`` or their names
             (default: torch default dtype).
+        min_distance: Å; a frame with two atoms closer than this is a data error.
+        nonfinite_labels: "error" (NaN/inf label values in a file are a data error) or "missing"
+            (they are left out of the loss).
+
+    Frames carry ``frame_index`` and ``frame_source`` (index into :attr:`source_paths`), so that
+    a batch can be named frame by frame.
 
     Raises:
         FileNotFoundError / ValueError: from the datasets (messages name the config key
@@ -60,8 +67,14 @@ class AtomicDataModule(lightning.LightningDataModule):
         val_batch_size: int = 10,
         num_workers: int = 0,
         dtype: Union[None, str, torch.dtype] = None,
+        min_distance: float = DEFAULT_MIN_DISTANCE,
+        nonfinite_labels: str = "error",
     ):
         super().__init__()
+        self.min_distance = float(min_distance)
+        self.nonfinite_labels = nonfinite_labels
+        # the data files in the order they were loaded; frame_source indexes this list
+        self.source_paths: List[str] = []
         self.type_mapper = TypeMapper(list(type_names))
         self.r_max = float(r_max)
         self.paths = {"train": train, "val": val, "test": test}
@@ -91,7 +104,11 @@ class AtomicDataModule(lightning.LightningDataModule):
         for index, entry in enumerate(entries):
             path, weight = (entry["path"], entry.get("weight", 1.0)) if isinstance(entry, dict) else (entry, 1.0)
             key = f"data.{name}" if len(entries) == 1 else f"data.{name}[{index}]"
-            dataset = load_dataset(path, self.type_mapper, self.r_max, dtype=self.dtype, config_key=key)
+            dataset = load_dataset(
+                path, self.type_mapper, self.r_max, dtype=self.dtype, config_key=key, min_distance=self.min_distance,
+                nonfinite_labels=self.nonfinite_labels, source_id=len(self.source_paths),
+            )
+            self.source_paths.append(str(path))
             datasets.append(WeightedDataset(dataset, weight) if weight != 1.0 else dataset)
         return datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
 
@@ -170,7 +187,11 @@ class AtomicDataModule(lightning.LightningDataModule):
         return self._loader(self.test_dataset, self.val_batch_size, shuffle=False)
 
     def training_statistics(self) -> Dict[str, Any]:
-        """``compute_statistics`` over the training set (computed once, then cached)."""
+        """``compute_statistics`` over the training set (computed once, then cached).
+
+        Raises ValueError when the training frames have no edges at all (no atom has a neighbor
+        within ``r_max``).
+        """
         if self._statistics is None:
             self.setup()
             # iterate in batches: fewer Python-level steps than frame by frame
@@ -178,5 +199,11 @@ class AtomicDataModule(lightning.LightningDataModule):
                 self.train_dataset, batch_size=max(self.val_batch_size, 32), shuffle=False,
                 collate_fn=collate, num_workers=self.num_workers,
             )
-            self._statistics = compute_statistics(loader, self.type_mapper.num_types)
+            statistics = compute_statistics(loader, self.type_mapper.num_types)
+            if statistics["avg_num_neighbors"] == 0:
+                raise ValueError(
+                    f"no atom of the training data has a neighbor within r_max = {self.r_max:g} Å, so a model "
+                    "has nothing to learn from; check r_max and that positions are in Å (data.train)"
+                )
+            self._statistics = statistics
         return self._statistics

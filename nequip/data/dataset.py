@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from . import keys
-from .atomic_data import frame_from_arrays, from_ase
+from .atomic_data import DEFAULT_MIN_DISTANCE, frame_from_arrays, from_ase
 from .hdf5 import check_format, read_frame
 from .type_mapper import TypeMapper
 
@@ -25,6 +25,14 @@ def _check_exists(path: str, config_key: str) -> None:
         raise FileNotFoundError(f"data file '{path}' not found{_key_note(config_key)}")
 
 
+def _with_origin(frame: Dict[str, torch.Tensor], index: int, source_id: int) -> Dict[str, torch.Tensor]:
+    """The frame plus where it comes from (``frame_index``, ``frame_source``): a batch that turns
+    non-finite in training can then be named frame by frame."""
+    frame[keys.FRAME_INDEX] = torch.tensor([index], dtype=torch.int64)
+    frame[keys.FRAME_SOURCE] = torch.tensor([source_id], dtype=torch.int64)
+    return frame
+
+
 class ASEDataset(Dataset):
     """All frames of an ASE-readable file (extxyz, ...), converted once at construction.
 
@@ -37,10 +45,14 @@ class ASEDataset(Dataset):
         index: ASE index string selecting frames, e.g. ``":"`` or ``"0:100"``.
         dtype: float dtype of positions, labels, ... (default: torch default dtype).
         config_key: config key that named ``path``, quoted in errors (e.g. ``data.train.path``).
+        min_distance: Å, atoms closer than this are an error. nonfinite_labels: "error" or
+            "missing" (see ``atomic_data.check_label_values``).
+        source_id: stored in each frame as ``frame_source`` (the file's index in the DataModule).
 
     Raises:
         FileNotFoundError: missing file. ValueError: file unreadable by ASE or without frames,
-        species not in ``type_names`` (names frame and file), singular periodic cell.
+        species not in ``type_names``, singular periodic cell, atoms closer than ``min_distance``,
+        NaN/inf labels (each names frame and file).
     """
 
     def __init__(
@@ -51,6 +63,9 @@ class ASEDataset(Dataset):
         index: str = ":",
         dtype: Optional[torch.dtype] = None,
         config_key: str = "",
+        min_distance: float = DEFAULT_MIN_DISTANCE,
+        nonfinite_labels: str = "error",
+        source_id: int = 0,
     ):
         super().__init__()
         _check_exists(path, config_key)
@@ -72,7 +87,13 @@ class ASEDataset(Dataset):
         self.r_max = float(r_max)
         # frame numbers in messages count the selected frames (= file frames for index ":")
         self.frames: List[Dict[str, torch.Tensor]] = [
-            from_ase(atoms, type_mapper, r_max, where=f"frame {i} of {path}", dtype=dtype)
+            _with_origin(
+                from_ase(
+                    atoms, type_mapper, r_max, where=f"frame {i} of {path}", dtype=dtype,
+                    min_distance=min_distance, nonfinite_labels=nonfinite_labels,
+                ),
+                i, source_id,
+            )
             for i, atoms in enumerate(frames)
         ]
 
@@ -103,6 +124,9 @@ class HDF5Dataset(Dataset):
         r_max: float,
         dtype: Optional[torch.dtype] = None,
         config_key: str = "",
+        min_distance: float = DEFAULT_MIN_DISTANCE,
+        nonfinite_labels: str = "error",
+        source_id: int = 0,
     ):
         super().__init__()
         _check_exists(path, config_key)
@@ -110,6 +134,9 @@ class HDF5Dataset(Dataset):
         self.type_mapper = type_mapper
         self.r_max = float(r_max)
         self.dtype = dtype
+        self.min_distance = float(min_distance)
+        self.nonfinite_labels = nonfinite_labels
+        self.source_id = int(source_id)
         try:
             with h5py.File(path, "r") as f:
                 check_format(f, path)
@@ -166,12 +193,14 @@ class HDF5Dataset(Dataset):
         return self._len
 
     def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
-        index = int(index)
-        positions, numbers, cell, pbc, labels = read_frame(self._h5(), index)
-        return frame_from_arrays(
+        positions, numbers, cell, pbc, labels = read_frame(self._h5(), int(index))
+        index = int(index) % self._len  # a negative index names the frame by its position in the file
+        frame = frame_from_arrays(
             positions, numbers, cell, pbc, labels, self.type_mapper, self.r_max,
-            where=f"frame {index % self._len} of {self.path}", dtype=self.dtype,
+            where=f"frame {index} of {self.path}", dtype=self.dtype,
+            min_distance=self.min_distance, nonfinite_labels=self.nonfinite_labels,
         )
+        return _with_origin(frame, index, self.source_id)
 
 
 def load_dataset(
@@ -180,11 +209,15 @@ def load_dataset(
     r_max: float,
     dtype: Optional[torch.dtype] = None,
     config_key: str = "",
+    min_distance: float = DEFAULT_MIN_DISTANCE,
+    nonfinite_labels: str = "error",
+    source_id: int = 0,
 ) -> Dataset:
-    """``HDF5Dataset`` for ``.h5``/``.hdf5`` files, ``ASEDataset`` otherwise (same errors)."""
+    """``HDF5Dataset`` for ``.h5``/``.hdf5`` files, ``ASEDataset`` otherwise (same arguments and errors)."""
+    options = dict(dtype=dtype, config_key=config_key, min_distance=min_distance, nonfinite_labels=nonfinite_labels, source_id=source_id)
     if str(path).lower().endswith(HDF5_SUFFIXES):
-        return HDF5Dataset(path, type_mapper, r_max, dtype=dtype, config_key=config_key)
-    return ASEDataset(path, type_mapper, r_max, dtype=dtype, config_key=config_key)
+        return HDF5Dataset(path, type_mapper, r_max, **options)
+    return ASEDataset(path, type_mapper, r_max, **options)
 
 
 class WeightedDataset(Dataset):

@@ -33,6 +33,10 @@ VIRIAL = "virial"  # [B, 3, 3] eV, virial = -stress * volume
 ATOMIC_ENERGY = "atomic_energy"  # [N] eV
 FRAME_WEIGHT = "weight"  # [B] float, per-frame loss weight (default 1)
 
+# --- where a frame comes from (datasets add these, so that errors during training name the frames) --
+FRAME_INDEX = "frame_index"  # [B] int64, index of the frame in its data file
+FRAME_SOURCE = "frame_source"  # [B] int64, index of the data file in AtomicDataModule.source_paths
+
 # --- intermediates written by model modules ------------------------------------------------------
 EDGE_VECTORS = "edge_vectors"  # [E, 3] Å
 EDGE_LENGTHS = "edge_lengths"  # [E] Å
@@ -43,6 +47,6 @@ NODE_ATTRS = "node_attrs"  # [N, num_types] one-hot of atom_types
 NODE_FEATURES = "node_features"  # [N, dim(irreps)]
 
 LABEL_KEYS = (TOTAL_ENERGY, FORCES, STRESS, VIRIAL)
-PER_FRAME_KEYS = (NUM_ATOMS, CELL, PBC, TOTAL_ENERGY, STRESS, VIRIAL, FRAME_WEIGHT)
+PER_FRAME_KEYS = (NUM_ATOMS, CELL, PBC, TOTAL_ENERGY, STRESS, VIRIAL, FRAME_WEIGHT, FRAME_INDEX, FRAME_SOURCE)
 PER_ATOM_KEYS = (POSITIONS, ATOM_TYPES, BATCH, FORCES, ATOMIC_ENERGY, NODE_ATTRS, NODE_FEATURES)
 PER_EDGE_KEYS = (EDGE_CELL_SHIFT, EDGE_VECTORS, EDGE_LENGTHS, EDGE_SH, EDGE_EMBEDDING, EDGE_CUTOFF)

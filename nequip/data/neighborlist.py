@@ -68,8 +68,19 @@ def _dummy_box(cell: np.ndarray, pbc: np.ndarray, pos: np.ndarray, r_max: float)
     return box
 
 
+class CloseAtomsError(ValueError):
+    """Two atoms (or an atom and a periodic image) closer than the minimum distance.
+
+    Attributes: ``i``, ``j`` (atom indices of the frame), ``distance`` (Å), ``min_distance`` (Å).
+    """
+
+    def __init__(self, i: int, j: int, distance: float, min_distance: float):
+        self.i, self.j, self.distance, self.min_distance = i, j, distance, min_distance
+        super().__init__(f"atoms {i} and {j} are {distance:.4g} Å apart, closer than {min_distance:g} Å")
+
+
 def neighbor_list(
-    pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, r_max: float
+    pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, r_max: float, min_distance: float = 0.0
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Full neighbor list of one frame within the cutoff ``r_max`` (strict: length < r_max).
 
@@ -80,6 +91,9 @@ def neighbor_list(
             molecule).
         pbc: [3] bool, periodicity along each cell vector.
         r_max: cutoff radius in Å, > 0.
+        min_distance: Å; an edge shorter than this raises :class:`CloseAtomsError` (coincident or
+            nearly coincident atoms make every model non-finite). 0 turns the check off. It costs one
+            reduction over the edge lengths the list computes anyway.
 
     Returns:
         edge_index: [2, E] int64, rows (center i, neighbor j).
@@ -91,6 +105,7 @@ def neighbor_list(
     Raises:
         ValueError: on bad shapes, non-positive or non-finite r_max, non-finite positions, or a
             cell that is singular along a periodic direction.
+        CloseAtomsError: (a ValueError) two atoms closer than ``min_distance``; names the shortest pair.
     """
     pos = np.asarray(pos, dtype=np.float64)
     cell = np.asarray(cell, dtype=np.float64)
@@ -119,5 +134,11 @@ def neighbor_list(
     # such shifts would be meaningless with the real (possibly zero) cell vector
     keep &= np.all((shifts == 0) | pbc[None, :], axis=1)
     edge_index = np.stack([i[keep], j[keep]]).astype(np.int64)
+    if min_distance > 0 and edge_index.shape[1]:
+        lengths = d[keep]
+        shortest = int(np.argmin(lengths))
+        if lengths[shortest] < min_distance:
+            a, b = sorted(int(x) for x in edge_index[:, shortest])
+            raise CloseAtomsError(a, b, float(lengths[shortest]), float(min_distance))
     edge_cell_shift = shifts[keep].astype(np.float64)
     return edge_index, edge_cell_shift

@@ -1,6 +1,7 @@
 """``nequip-train CONFIG.yaml [key=value ...]``: train a model; rerunning resumes from last.ckpt."""
 
 import argparse
+import errno
 import os
 import sys
 import warnings
@@ -19,12 +20,25 @@ from ..model.io import read_checkpoint
 from ..model.package import fine_tuning_spec
 from ..model.spec import DTYPES
 from ..train.lightning_module import NequIPLightningModule, train_config_of
+from ..train.resume_check import check_fresh_start, check_resume, existing_checkpoints
+from ..train.run_lock import RunLock
 from ..train.statistics_handoff import data_fingerprint, shared_statistics
-from ..train.trainer import best_checkpoint, build_trainer, last_checkpoint
+from ..train.trainer import best_checkpoint, build_trainer, checkpoint_dir, last_checkpoint
 from ..utils.atomic import atomic_write_text
 from ..utils.cli import run_cli
 
 EXIT_INTERRUPTED = 3
+
+# write failures that are the user's to fix (space, quota, permissions), not bugs: one line, exit 2
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _write_error(err: OSError, run_dir: str) -> ValueError:
+    where = err.filename or os.path.abspath(run_dir)
+    return ValueError(
+        f"cannot write {where}: {err.strerror or err}; free disk space or quota, or make run_dir "
+        f"{os.path.abspath(run_dir)} writable (or choose another), then rerun to resume from the last complete checkpoint"
+    )
 
 
 def build_datamodule(config: Dict[str, Any]) -> AtomicDataModule:
@@ -41,30 +55,52 @@ def build_datamodule(config: Dict[str, Any]) -> AtomicDataModule:
         val_batch_size=data["val_batch_size"],
         num_workers=data["num_workers"],
         dtype=DTYPES[config["model_dtype"]],
+        min_distance=data["min_distance"],
+        nonfinite_labels=data["nonfinite_labels"],
     )
 
 
 def _resumed_spec(path: str, config: Dict[str, Any]) -> Dict[str, Any]:
     spec = read_checkpoint(path)["hyper_parameters"]["spec"]
-    if spec["type_names"] != list(config["type_names"]) or spec["r_max"] != float(config["r_max"]):
+    if (spec["type_names"], spec["r_max"], spec["dtype"]) != (list(config["type_names"]), float(config["r_max"]), config["model_dtype"]):
         raise ConfigError(
-            f"{path} was trained with type_names {spec['type_names']} and r_max {spec['r_max']}, which differ from "
-            "the config; use another run_dir or set resume=false to start over"
+            f"{path} was trained with type_names {spec['type_names']}, r_max {spec['r_max']} and model_dtype "
+            f"{spec['dtype']}, which differ from the config; use another run_dir, or resume=false overwrite=true to start over"
         )
     return spec
 
 
 def train(config: Dict[str, Any]) -> Dict[str, float]:
-    """Fits (or resumes), then tests the best checkpoint when test data exist; returns final metrics."""
+    """Fits (or resumes), then tests the best checkpoint when test data exist; returns final metrics.
+
+    The global rank 0 process holds ``run_dir``'s lock (nequip.train.run_lock) throughout; the other
+    ranks (started by Lightning, SLURM or torchrun, all with a rank other than 0) never take it.
+    """
     L.seed_everything(config["seed"], workers=True, verbose=False)
     if config["num_threads"] is not None:
         torch.set_num_threads(config["num_threads"])
+    # the Trainer reads this process's rank from the launcher (SLURM, torchrun, its own DDP spawn)
+    trainer = build_trainer(config)
+    if not trainer.is_global_zero:
+        return _train(config, trainer)
+    with RunLock(config["run_dir"]):
+        return _train(config, trainer)
+
+
+def _train(config: Dict[str, Any], trainer: L.Trainer) -> Dict[str, float]:
     run_dir = config["run_dir"]
     last = last_checkpoint(run_dir)
     resume = config["resume"] and os.path.exists(last)
+    if resume:
+        check_resume(run_dir, config)
+    else:
+        old = existing_checkpoints(checkpoint_dir(run_dir))
+        check_fresh_start(run_dir, old, config["overwrite"])
+        if old and trainer.is_global_zero:
+            for path in old:
+                os.unlink(path)
+            print(f"overwrite=true: deleted the earlier checkpoints {', '.join(old)}")
     datamodule = build_datamodule(config)
-    # the Trainer reads this process's rank from the launcher (SLURM, torchrun, its own DDP spawn)
-    trainer = build_trainer(config)
     if resume:
         spec = _resumed_spec(last, config)
         print(f"resuming from {last}")
@@ -125,6 +161,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         except SIGTERMException:
             print(f"nequip-train: interrupted; state saved in {last_checkpoint(config['run_dir'])}; rerun to resume")
             return EXIT_INTERRUPTED
+        except OSError as err:
+            if err.errno not in _WRITE_ERRNOS:
+                raise
+            raise _write_error(err, config["run_dir"]) from err
         if rank_zero_only.rank == 0:
             print(_summary(config, metrics))
         return 0

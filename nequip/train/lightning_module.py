@@ -52,6 +52,7 @@ class NequIPLightningModule(L.LightningModule):
         # after the EMA copy, which stays eager: the copy must not share the trained model's compiled function
         self.compiled = compile_gradients(self.model) if train_config["compile_mode"] == "compile" else None
         self.loss_fn = EnergyForceStressLoss(**train_config["loss"])
+        self.last_train_loss = None
         self.metrics = torch.nn.ModuleDict({f"{stage}_metrics": ModelMetrics(spec["type_names"]) for stage in ("train", "val", "test")})
 
     @property
@@ -65,6 +66,7 @@ class NequIPLightningModule(L.LightningModule):
     def training_step(self, batch: Dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         pred = self.model(batch)
         loss, terms = self.loss_fn(pred, batch)
+        self.last_train_loss = loss.detach()  # checked with the gradients by NonFiniteGuard
         num_frames = int(batch[keys.NUM_ATOMS].shape[0])
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=num_frames)
         for name, value in terms.items():

@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from .callbacks import SaveOnInterrupt
 from .checkpoint_io import AtomicCheckpointIO
+from .nonfinite import NonFiniteGuard
 from .progress import PlainProgress
 
 
@@ -58,6 +59,7 @@ def build_trainer(config: Dict[str, Any]) -> L.Trainer:
             save_last=True, save_top_k=1, enable_version_counter=False,
         ),
         SaveOnInterrupt(last_checkpoint(run_dir)),
+        NonFiniteGuard(),
     ]
     loggers = _loggers(config)
     if loggers:
