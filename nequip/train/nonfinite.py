@@ -56,10 +56,16 @@ class NonFiniteGuard(L.Callback):
     after backward (under DDP, already all-reduced). The ranks agree on the outcome with one
     all-reduce, and gather the names of their batches' frames, so every rank stops at the same step
     (no rank waits in a collective for one that has stopped) and the message names all the frames.
+
+    A non-finite validation loss (the weights are finite, but the model gives NaN or inf on some
+    validation frames) also stops the run, after validation and before any checkpoint of that epoch
+    is written or marked best (Lightning runs checkpoint callbacks after the others); the message
+    names the frames of the validation batches whose loss was not finite.
     """
 
     def __init__(self):
         self._batch: Optional[Dict[str, torch.Tensor]] = None
+        self._bad_val_frames: List[str] = []
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._batch = batch
@@ -87,6 +93,33 @@ class NonFiniteGuard(L.Callback):
             f"non-finite {what}{value} at step {trainer.global_step} (epoch {trainer.current_epoch}); the batch holds "
             f"{_summary(names)}; stopped before the weights changed (checkpoints hold the last finite weights): "
             "check these frames (labels, geometry) or lower optimizer.lr"
+        )
+
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._bad_val_frames = []
+
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if torch.is_tensor(outputs) and not bool(outputs.isfinite().all()):
+            datamodule = getattr(trainer, "datamodule", None)
+            self._bad_val_frames += batch_frame_names(batch, getattr(datamodule, "source_paths", []))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # val/loss is reduced over ranks (sync_dist), so every rank takes the same decision here
+        loss = trainer.callback_metrics.get("val/loss")
+        if loss is None or bool(torch.as_tensor(loss).isfinite()):
+            return
+        names = self._bad_val_frames
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and trainer.world_size > 1:
+            gathered: List[Any] = [None] * trainer.world_size
+            torch.distributed.all_gather_object(gathered, names)
+            names = [name for rank_names in gathered for name in rank_names]
+        raise NonFiniteError(
+            f"non-finite validation loss after step {trainer.global_step} (epoch {trainer.current_epoch}): the model "
+            f"gives NaN or inf on a validation batch holding {_summary(names)}; check these frames (geometry, "
+            "labels); no checkpoint of this epoch was written"
         )
 
 

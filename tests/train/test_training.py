@@ -95,6 +95,7 @@ def test_interrupt_saves_and_resumes(tmp_path, emt_xyz, signum):
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INTERRUPTED, output
     assert "rerun to resume" in output
+    assert not (run_dir / "nequip-train.lock").exists()  # the run_dir lock is released on SIGTERM too
     step = read_checkpoint(str(run_dir / "checkpoints" / "last.ckpt"))["global_step"]
     assert step > 0
     epochs_done = step // 3
