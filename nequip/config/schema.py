@@ -95,7 +95,7 @@ class TrainConfig:
     num_threads: Optional[int] = None  # torch CPU threads per process; null = torch's default
     # eager | compile: torch.compile of the model, forces and stress included (see README, "Compiled training")
     compile_mode: str = "eager"
-    ema_decay: float = 0.99  # 0 disables EMA
+    ema_decay: float = 0.99  # 0 disables EMA; warms up as min(ema_decay, (1 + n) / (10 + n)) over the first n steps
     # .nequip.zip or .ckpt to start from (fine-tuning): same model hyperparameters; type_names may add,
     # drop or reorder species (known ones start exactly as in the source model)
     initialize_from: Optional[str] = None

@@ -6,12 +6,13 @@ from typing import Any, Dict
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from ..data import keys
 from ..model import build_model
 from ..model.compiled import compile_gradients
 from ..model.package import load_initial_weights
+from .ema import ema_warmup_multi_avg_fn
 from .loss import EnergyForceStressLoss
 from .metrics import ModelMetrics
 
@@ -27,7 +28,8 @@ class NequIPLightningModule(L.LightningModule):
     """Trains a model built from ``spec`` (see nequip.model.spec) with the ``train_config`` sections
     (``TRAIN_CONFIG_KEYS``) of the validated config.
 
-    With EMA on, validation, test and export use the EMA weights (``self.ema.module``). With
+    With EMA on, validation, test and export use the EMA weights (``self.ema.module``), whose decay
+    warms up over the first steps (nequip.train.ema). With
     ``compile_mode: compile`` the trained model runs through ``torch.compile`` (nequip.model.compiled);
     the EMA copy, used only for validation and test, runs eager.
     """
@@ -42,7 +44,7 @@ class NequIPLightningModule(L.LightningModule):
                 rank_zero_info(f"initialize_from: new species {new_species} start from fresh weights")
         decay = train_config["ema_decay"]
         self.ema = (
-            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+            AveragedModel(self.model, multi_avg_fn=ema_warmup_multi_avg_fn(decay), use_buffers=True)
             if decay > 0
             else None
         )
