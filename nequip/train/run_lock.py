@@ -10,7 +10,9 @@ A lock is *stale*, and is taken over with a notice, when
   - its host is this host and its PID is no longer running, or
   - its host is another host and its file has not been touched for ``STALE_AFTER_S`` seconds: the
     holder refreshes the file's mtime every ``HEARTBEAT_S`` seconds from a background thread
-    (clocks of the nodes are assumed synchronised to well within a minute, as on any cluster).
+    (clocks of the nodes are assumed synchronised to well within a minute, as on any cluster), or
+  - it was taken by an earlier incarnation of this SLURM job (same ``SLURM_JOB_ID``, a lower
+    ``SLURM_RESTART_COUNT``): SLURM ends a job before requeueing it, possibly on other nodes.
 A takeover renames the stale lock to a unique name first (only one of two racing processes can),
 checks that what it renamed is the record it judged stale, and then creates its own lock.
 
@@ -86,6 +88,8 @@ class RunLock:
             "pid": os.getpid(),
             "start_time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "token": uuid.uuid4().hex,
+            "slurm_job": os.environ.get("SLURM_JOB_ID"),
+            "slurm_restart": int(os.environ.get("SLURM_RESTART_COUNT") or 0),
         }
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -111,6 +115,11 @@ class RunLock:
             os.unlink(unique)
 
     def _is_stale(self, record: Dict[str, Any]) -> bool:
+        job = self.record["slurm_job"]
+        if job is not None and record.get("slurm_job") == job:
+            restart = record.get("slurm_restart")
+            if isinstance(restart, int) and restart < self.record["slurm_restart"]:
+                return True
         if record.get("host") == self.record["host"] and isinstance(record.get("pid"), int):
             return not _pid_running(record["pid"])
         try:
@@ -134,7 +143,7 @@ class RunLock:
             os.unlink(aside)
             return False
         os.unlink(aside)
-        self.notify(f"nequip-train: taking over the stale lock of {_describe(record)} in {self.run_dir} (that process is gone)")
+        self.notify(f"nequip-train: taking over the stale lock of {_describe(record)} in {self.run_dir}: its holder is gone")
         return True
 
     def acquire(self) -> None:

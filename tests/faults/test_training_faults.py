@@ -311,6 +311,26 @@ def test_lock_of_another_host_is_stale_only_by_heartbeat_age(tmp_path):
     assert not path.exists()
 
 
+def test_lock_of_an_earlier_incarnation_of_a_requeued_slurm_job_is_stale(tmp_path, monkeypatch):
+    path = tmp_path / LOCK_NAME
+    earlier = {"host": "other-node-17", "pid": 4242, "start_time": "2026-01-01T00:00:00Z", "token": "y",
+               "slurm_job": "777", "slurm_restart": 0}
+    path.write_text(json.dumps(earlier))
+    monkeypatch.setenv("SLURM_JOB_ID", "777")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")  # the same incarnation (another srun in the job): in use
+    with pytest.raises(RunDirLockedError, match="on host other-node-17"):
+        RunLock(str(tmp_path)).acquire()
+    monkeypatch.setenv("SLURM_JOB_ID", "778")  # another job
+    with pytest.raises(RunDirLockedError):
+        RunLock(str(tmp_path)).acquire()
+    monkeypatch.setenv("SLURM_JOB_ID", "777")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # requeued: SLURM ended the earlier incarnation
+    notes = []
+    with RunLock(str(tmp_path), notify=notes.append):
+        assert json.loads(path.read_text())["slurm_restart"] == 1
+    assert "taking over the stale lock of PID 4242 on host other-node-17" in notes[0]
+
+
 def test_lock_heartbeat_refreshes_mtime(tmp_path):
     with RunLock(str(tmp_path), heartbeat_s=0.05):
         path = tmp_path / LOCK_NAME
