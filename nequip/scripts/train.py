@@ -95,7 +95,7 @@ def _train(config: Dict[str, Any], trainer: L.Trainer) -> Dict[str, float]:
         check_resume(run_dir, config)
     else:
         old = existing_checkpoints(checkpoint_dir(run_dir))
-        check_fresh_start(run_dir, old, config["overwrite"])
+        check_fresh_start(run_dir, old, config["overwrite"], config["resume"])
         if old and trainer.is_global_zero:
             for path in old:
                 os.unlink(path)

@@ -99,11 +99,13 @@ def existing_checkpoints(checkpoint_dir: str) -> List[str]:
     return sorted(os.path.join(checkpoint_dir, name) for name in os.listdir(checkpoint_dir) if name.endswith(".ckpt"))
 
 
-def check_fresh_start(run_dir: str, checkpoints: List[str], overwrite: bool) -> None:
-    """With ``resume=false``: earlier checkpoints in ``run_dir`` are an error unless ``overwrite``."""
+def check_fresh_start(run_dir: str, checkpoints: List[str], overwrite: bool, resume: bool) -> None:
+    """Starting over (``resume=false``, or no ``last.ckpt`` to resume from): earlier checkpoints in
+    ``run_dir`` are an error unless ``overwrite``."""
     if checkpoints and not overwrite:
         names = ", ".join(os.path.basename(p) for p in checkpoints)
+        why = "starting over (there is no last.ckpt to resume from)" if resume else "resume=false"
         raise ConfigError(
-            f"resume=false would overwrite the checkpoints of an earlier run in {os.path.abspath(run_dir)} ({names}); "
+            f"{why} would overwrite the checkpoints of an earlier run in {os.path.abspath(run_dir)} ({names}); "
             "add overwrite=true to delete them and start over, or use a new run_dir"
         )
