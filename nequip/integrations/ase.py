@@ -12,7 +12,6 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
-from ase.geometry import wrap_positions
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..data import keys
@@ -39,10 +38,14 @@ class _CompiledASEModel(torch.nn.Module):
 
 def wrapped_positions(atoms) -> np.ndarray:
     """``[N, 3]`` positions (Å, float64) moved by whole lattice vectors into the cell along the
-    periodic directions (a drifted copy and the wrapped one are the same system)."""
+    periodic directions (a drifted copy and the wrapped one are the same system). Atoms already in
+    the cell keep their positions bit for bit."""
     if not atoms.pbc.any() or atoms.cell.rank < 3:
         return atoms.positions
-    return wrap_positions(atoms.positions, atoms.cell.array, pbc=atoms.pbc)
+    cells = np.floor(atoms.get_scaled_positions(wrap=False)) * atoms.pbc
+    if not cells.any():
+        return atoms.positions
+    return atoms.positions - cells @ atoms.cell.array
 
 
 def check_min_distance(
