@@ -92,6 +92,8 @@ def read_package(path: str) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, t
         )
     _check_digests(manifest, members, path)
     spec = _parse_json(members["spec.json"], "spec.json", path)
+    if not isinstance(spec, dict) or not all(key in spec for key in ("kind", "type_names", "r_max", "dtype", "model")):
+        raise ValueError(f"'{path}': member spec.json is not a model spec (kind, type_names, r_max, dtype, model); rebuild the package")
     for key in _MANIFEST_FROM_SPEC:
         if key in manifest and manifest[key] != spec.get(key):
             raise ValueError(
@@ -121,7 +123,7 @@ def _check_digests(manifest: Dict[str, Any], members: Dict[str, bytes], path: st
                       f"rebuild it with nequip-package build to protect it")
         return
     for name in MEMBERS:
-        if digests.get(name) != member_digest(members[name]):
+        if not isinstance(digests, dict) or digests.get(name) != member_digest(members[name]):
             raise ValueError(
                 f"'{path}': member {name} does not match the digest in manifest.json (edited or damaged); "
                 f"rebuild the package with nequip-package build"
