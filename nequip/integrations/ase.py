@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..data import keys
@@ -49,11 +50,11 @@ def wrapped_positions(atoms) -> np.ndarray:
 
 
 def check_min_distance(
-    positions: np.ndarray, cell: np.ndarray, data: Dict[str, torch.Tensor], symbols: List[str], min_distance: float
+    positions: np.ndarray, cell: np.ndarray, data: Dict[str, torch.Tensor], numbers: np.ndarray, min_distance: float
 ) -> None:
     """Raises ``ValueError`` naming the closest two atoms (indices, species, distance) when they are
     closer than ``min_distance`` (Å). One reduction over the frame's edges (``data`` from
-    frame_from_arrays: positions [N, 3] Å, cell [3, 3] rows)."""
+    frame_from_arrays; positions [N, 3] Å, cell [3, 3] rows, numbers [N] atomic numbers)."""
     edge_index = data[keys.EDGE_INDEX].numpy()
     if edge_index.shape[1] == 0:
         return
@@ -65,7 +66,7 @@ def check_min_distance(
     if distance < min_distance:
         i, j = sorted((int(center[closest]), int(neighbor[closest])))
         raise ValueError(
-            f"atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) are {distance:.4g} Å apart, closer than the minimum "
+            f"atoms {i} ({chemical_symbols[numbers[i]]}) and {j} ({chemical_symbols[numbers[j]]}) are {distance:.4g} Å apart, closer than the minimum "
             f"distance {min_distance} Å: the structure has atoms on top of each other; fix it (or pass "
             f"min_distance= to NequIPCalculator)"
         )
@@ -122,7 +123,7 @@ class NequIPCalculator(Calculator):
             positions, atoms.numbers, atoms.cell.array, atoms.pbc, {}, self.type_mapper, self.r_max,
             where="the atoms given to NequIPCalculator", dtype=self.dtype,
         )
-        check_min_distance(positions, atoms.cell.array, data, atoms.get_chemical_symbols(), self.min_distance)
+        check_min_distance(positions, atoms.cell.array, data, atoms.numbers, self.min_distance)
         data = {k: v.to(self.device) for k, v in data.items()}
         out = self.model(data)
         energy = float(out[keys.TOTAL_ENERGY].detach().sum().cpu())
