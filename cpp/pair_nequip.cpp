@@ -20,6 +20,7 @@
 ------------------------------------------------------------------------- */
 
 #include "pair_nequip.h"
+#include "sha256.h"
 
 #include "atom.h"
 #include "comm.h"
@@ -80,6 +81,26 @@ void keep_freed_memory()
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
 #endif
 }
+
+// the metadata fields a model's digest covers: same names, same order as DIGEST_FIELDS in
+// nequip/export/digest.py, each "key=value\n" (a missing field is an empty value)
+const char *const DIGEST_FIELDS[] = {"model_kind", "r_max",  "type_names",        "num_layers",
+                                     "target",     "dtype",  "device",            "framework_version",
+                                     "input_keys", "output_keys", "ops_library"};
+
+std::string metadata_digest(const std::unordered_map<std::string, std::string> &meta)
+{
+  std::string canonical;
+  for (const char *key : DIGEST_FIELDS) {
+    auto it = meta.find(key);
+    canonical += std::string(key) + "=" + (it == meta.end() ? "" : it->second) + "\n";
+  }
+  return "sha256:" + nequip::sha256_hex(canonical);
+}
+
+// atoms closer than this (Angstrom) are on top of each other: the model would return NaN or
+// meaningless energies, so the run stops instead
+constexpr double MIN_DISTANCE = 0.1;
 
 }    // namespace
 
@@ -243,6 +264,8 @@ void PairNequIP::load_model(const std::string &path)
                style_kind, path, e.what());
   }
 
+  check_digest(meta);
+
   auto get = [&](const std::string &key) -> std::string {
     auto it = meta.find(key);
     if (it == meta.end())
@@ -305,6 +328,27 @@ void PairNequIP::load_model(const std::string &path)
                    meta.count("framework_version") ? meta["framework_version"] : "unknown");
 }
 
+/* ----------------------------------------------------------------------
+   the metadata must match the digest nequip-compile stored (an edited r_max or type_names
+   would give wrong physics); models compiled before digests existed load with a warning
+------------------------------------------------------------------------- */
+
+void PairNequIP::check_digest(const std::unordered_map<std::string, std::string> &meta)
+{
+  auto recorded = meta.find("spec_digest");
+  if (recorded == meta.end()) {
+    if (comm->me == 0)
+      error->warning(FLERR, "Pair style {}: model {} was compiled before .pt2 packages carried a "
+                            "digest: its metadata is not checked; recompile it with nequip-compile",
+                     style_kind, model_path);
+    return;
+  }
+  if (recorded->second != metadata_digest(meta))
+    error->all(FLERR, "Pair style {}: the metadata of model {} does not match the digest it was "
+                      "compiled with (edited or damaged file); recompile it with nequip-compile",
+               style_kind, model_path);
+}
+
 /* ---------------------------------------------------------------------- */
 
 void PairNequIP::init_style()
@@ -314,10 +358,10 @@ void PairNequIP::init_style()
     error->all(FLERR, "Pair style {} requires newton pair on (the model returns forces on ghost "
                       "atoms, which LAMMPS sums into their owners): use 'newton on'",
                style_kind);
-  if (strcmp(update->unit_style, "metal") != 0 && comm->me == 0)
-    error->warning(FLERR, "Pair style {} uses the units of the model's training data (usually "
-                          "eV and Angstrom = LAMMPS units metal), but the units here are '{}'",
-                   style_kind, update->unit_style);
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "Pair style {} requires units metal (eV and Angstrom, the units of the "
+                      "model), but the units here are '{}': use 'units metal'",
+               style_kind, update->unit_style);
 
   // message passing: each owned atom's energy depends on atoms up to num_layers * r_max away
   if (ghostneigh) {
@@ -358,6 +402,33 @@ void PairNequIP::compute(int eflag, int vflag)
   compute_model(eflag, vflag);
 }
 
+/* ----------------------------------------------------------------------
+   stop (naming the atom IDs) when two atoms of an edge are closer than MIN_DISTANCE: one pass
+   over the edges, negligible next to the model
+------------------------------------------------------------------------- */
+
+void PairNequIP::check_min_distance(const std::vector<int64_t> &centers,
+                                    const std::vector<int64_t> &neighbors)
+{
+  double **x = atom->x;
+  double closest_rsq = MIN_DISTANCE * MIN_DISTANCE;
+  size_t closest = centers.size();
+  for (size_t e = 0; e < centers.size(); e++) {
+    const double *xi = x[centers[e]], *xj = x[neighbors[e]];
+    const double dx = xj[0] - xi[0], dy = xj[1] - xi[1], dz = xj[2] - xi[2];
+    const double rsq = dx * dx + dy * dy + dz * dz;
+    if (rsq < closest_rsq) {
+      closest_rsq = rsq;
+      closest = e;
+    }
+  }
+  if (closest == centers.size()) return;
+  error->one(FLERR, "Pair style {}: atoms {} and {} are {:.4g} Angstrom apart, closer than {} "
+                    "Angstrom (atoms on top of each other); fix the structure",
+             style_kind, atom->tag[centers[closest]], atom->tag[neighbors[closest]],
+             std::sqrt(closest_rsq), MIN_DISTANCE);
+}
+
 void PairNequIP::compute_model(int /*eflag*/, int /*vflag*/)
 {
   double **x = atom->x;
@@ -391,6 +462,7 @@ void PairNequIP::compute_model(int /*eflag*/, int /*vflag*/)
     }
   }
   const int64_t nedges = static_cast<int64_t>(centers.size());
+  check_min_distance(centers, neighbors);
 
   auto pos = torch::empty({nall, 3}, torch::kFloat64);
   auto types = torch::empty({nall}, torch::kInt64);

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace torch::inductor {
@@ -52,6 +53,9 @@ class PairNequIP : public Pair {
   void select_device();
   void load_ops_library(const std::string &path);
   void load_model(const std::string &path);
+  void check_digest(const std::unordered_map<std::string, std::string> &meta);
+  void check_min_distance(const std::vector<int64_t> &centers,
+                          const std::vector<int64_t> &neighbors);
   void compute_model(int eflag, int vflag);
 };
 

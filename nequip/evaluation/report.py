@@ -48,7 +48,7 @@ def write_report(
         written.append(os.path.join(folder, name))
         return written[-1]
 
-    atomic_write_text(out("metrics.json"), json.dumps({"model": model, "data": data, "metrics": metrics}, indent=2))
+    atomic_write_text(out("metrics.json"), json.dumps({"model": model, "data": data, "metrics": metrics}, indent=2, allow_nan=False))
     lines = [f"# Evaluation of `{model}`", "", f"Data: `{data}`", "", "| quantity | MAE | RMSE | unit |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in metrics_table(metrics, type_names)]
     figures = [q for q in ROWS if q in pairs]

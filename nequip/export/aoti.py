@@ -13,6 +13,9 @@ from typing import Any, Dict, Tuple
 import torch
 
 from .. import __version__
+from ..model.io import check_framework_version
+from ..utils.atomic import atomic_output, check_writable_folder
+from .digest import DIGEST_KEY, check_metadata_digest, metadata_digest
 from .targets import TARGETS, ase_function, lammps_function
 
 PT2_SUFFIX = ".nequip.pt2"
@@ -80,7 +83,7 @@ def _uses_ops(program) -> bool:
 
 def pt2_metadata(spec: Dict[str, Any], target: str, device: str, uses_ops: bool) -> Dict[str, str]:
     inputs, outputs = TARGETS[target]
-    return {
+    meta = {
         MODEL_KIND_KEY: str(spec["kind"]),
         "r_max": repr(float(spec["r_max"])),
         "type_names": " ".join(spec["type_names"]),
@@ -93,29 +96,31 @@ def pt2_metadata(spec: Dict[str, Any], target: str, device: str, uses_ops: bool)
         "output_keys": ",".join(outputs),
         OPS_LIBRARY_KEY: OPS_NAMESPACE if uses_ops else "",
     }
+    return {**meta, DIGEST_KEY: metadata_digest(meta)}
 
 
 def compile_model(
     model: torch.nn.Module, spec: Dict[str, Any], out: str, target: str = "ase", device: str = "cpu"
 ) -> str:
     """Compiles ``model`` for ``target`` (``ase`` | ``lammps``) on ``device`` (``cpu`` | ``cuda``) into
-    the package ``out`` (``*.nequip.pt2``); returns its path. Raises ``ValueError`` on a bad target,
-    device or file name and ``RuntimeError`` when CUDA is asked for but not available."""
+    the package ``out`` (``*.nequip.pt2``); returns its path. ``out`` is written to a temporary file
+    in its folder and renamed when complete: a failed compile leaves an earlier file intact. Raises
+    ``ValueError`` on a bad target, device or file name or an unwritable folder (before compiling) and
+    ``RuntimeError`` when CUDA is asked for but not available."""
     if not out.endswith(PT2_SUFFIX):
         raise ValueError(f"output file '{out}' must end with {PT2_SUFFIX}")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got '{device}'")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device; compile on a GPU machine")
+    check_writable_folder(out)
     program = export_program(model, spec, target, device)
     from torch._inductor import aoti_compile_and_package
 
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    return aoti_compile_and_package(
-        program,
-        package_path=out,
-        inductor_configs={"aot_inductor.metadata": pt2_metadata(spec, target, device, _uses_ops(program))},
-    )
+    metadata = pt2_metadata(spec, target, device, _uses_ops(program))
+    with atomic_output(out, suffix=".pt2") as tmp:  # aoti_compile_and_package wants a .pt2 name
+        aoti_compile_and_package(program, package_path=tmp, inductor_configs={"aot_inductor.metadata": metadata})
+    return out
 
 
 def spec_from_metadata(meta: Dict[str, str]) -> Dict[str, Any]:
@@ -132,8 +137,10 @@ def spec_from_metadata(meta: Dict[str, str]) -> Dict[str, Any]:
 
 def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Dict[str, str]]:
     """``(compiled callable, metadata)`` of a ``.nequip.pt2``. Raises ``FileNotFoundError`` for a
-    missing file and ``ValueError`` when the package is not ours or was compiled for another
-    ``target``/``device`` than asked."""
+    missing file and ``ValueError`` when the package is not ours, its metadata does not match its
+    digest (see nequip.export.digest), it was written by an incompatible framework version, or it was
+    compiled for another ``target``/``device`` than asked. A ``.pt2`` is native code: load only files
+    from sources you trust."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file '{path}' not found")
     from torch._inductor import aoti_load_package
@@ -142,6 +149,10 @@ def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Di
         packaged_meta = torch._C._aoti.AOTIModelPackageLoader.load_metadata_from_package(path, "model")
     except Exception as err:
         raise ValueError(f"'{path}' is not an AOT Inductor package: {err}") from None
+    if MODEL_KIND_KEY not in packaged_meta or "target" not in packaged_meta:
+        raise ValueError(f"'{path}' is a .pt2 package but not one written by nequip-compile (no model metadata)")
+    check_metadata_digest(packaged_meta, path)
+    check_framework_version(packaged_meta.get("framework_version"), path)
     if packaged_meta.get(OPS_LIBRARY_KEY):
         from ..ops import extension
 

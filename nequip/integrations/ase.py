@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..data import keys
@@ -36,18 +37,58 @@ class _CompiledASEModel(torch.nn.Module):
         return dict(zip(outputs, out))
 
 
+def wrapped_positions(atoms) -> np.ndarray:
+    """``[N, 3]`` positions (Å, float64) moved by whole lattice vectors into the cell along the
+    periodic directions (a drifted copy and the wrapped one are the same system). Atoms already in
+    the cell keep their positions bit for bit."""
+    if not atoms.pbc.any() or atoms.cell.rank < 3:
+        return atoms.positions
+    cells = np.floor(atoms.get_scaled_positions(wrap=False)) * atoms.pbc
+    if not cells.any():
+        return atoms.positions
+    return atoms.positions - cells @ atoms.cell.array
+
+
+def check_min_distance(
+    positions: np.ndarray, cell: np.ndarray, data: Dict[str, torch.Tensor], numbers: np.ndarray, min_distance: float
+) -> None:
+    """Raises ``ValueError`` naming the closest two atoms (indices, species, distance) when they are
+    closer than ``min_distance`` (Å). One reduction over the frame's edges (``data`` from
+    frame_from_arrays; positions [N, 3] Å, cell [3, 3] rows, numbers [N] atomic numbers)."""
+    edge_index = data[keys.EDGE_INDEX].numpy()
+    if edge_index.shape[1] == 0:
+        return
+    center, neighbor = edge_index
+    vectors = positions[neighbor] - positions[center] + data[keys.EDGE_CELL_SHIFT].numpy().astype(np.float64) @ cell
+    squared = np.einsum("ij,ij->i", vectors, vectors)
+    closest = int(np.argmin(squared))
+    distance = float(np.sqrt(squared[closest]))
+    if distance < min_distance:
+        i, j = sorted((int(center[closest]), int(neighbor[closest])))
+        raise ValueError(
+            f"atoms {i} ({chemical_symbols[numbers[i]]}) and {j} ({chemical_symbols[numbers[j]]}) are {distance:.4g} Å apart, closer than the minimum "
+            f"distance {min_distance} Å: the structure has atoms on top of each other; fix it (or pass "
+            f"min_distance= to NequIPCalculator)"
+        )
+
+
 class NequIPCalculator(Calculator):
     """Wraps a model (AtomicDataDict in, energies/forces/stress out) for ASE.
 
     Stress (eV/Å^3, ASE sign and Voigt order) is available for periodic cells only; asking for it on a
     non-periodic system raises ``PropertyNotImplementedError``. A species outside the model's
-    ``type_names`` raises ``ValueError`` naming it.
+    ``type_names`` raises ``ValueError`` naming it, and so do two atoms closer than ``min_distance``
+    (Å; atoms on top of each other would give NaN or meaningless energies). Positions are wrapped
+    into the cell along periodic directions first, so that a long MD drift loses no float precision.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
-    def __init__(self, model: torch.nn.Module, spec: Dict[str, Any], device: str = "cpu", **kwargs):
+    def __init__(
+        self, model: torch.nn.Module, spec: Dict[str, Any], device: str = "cpu", min_distance: float = 0.1, **kwargs
+    ):
         super().__init__(**kwargs)
+        self.min_distance = float(min_distance)
         keep_freed_memory()  # MD calls allocate the same large tensors every step
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -77,10 +118,12 @@ class NequIPCalculator(Calculator):
         if "stress" in properties and not periodic:
             raise PropertyNotImplementedError("stress needs a periodic cell with pbc=True in all three directions")
         atoms = self.atoms
+        positions = wrapped_positions(atoms)
         data = frame_from_arrays(
-            atoms.positions, atoms.numbers, atoms.cell.array, atoms.pbc, {}, self.type_mapper, self.r_max,
+            positions, atoms.numbers, atoms.cell.array, atoms.pbc, {}, self.type_mapper, self.r_max,
             where="the atoms given to NequIPCalculator", dtype=self.dtype,
         )
+        check_min_distance(positions, atoms.cell.array, data, atoms.numbers, self.min_distance)
         data = {k: v.to(self.device) for k, v in data.items()}
         out = self.model(data)
         energy = float(out[keys.TOTAL_ENERGY].detach().sum().cpu())

@@ -18,7 +18,7 @@ from ..utils.cli import run_cli
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-evaluate", description=__doc__)
-    parser.add_argument("model", help="model file (training checkpoint .ckpt)")
+    parser.add_argument("model", help="model file (training checkpoint .ckpt or model package .nequip.zip)")
     parser.add_argument("data", help="labelled data: any ASE-readable file or our HDF5")
     parser.add_argument("--json", action="store_true", help="print metrics as JSON (eV, Å units)")
     parser.add_argument("--plot", metavar="PNG", help="write energy and force parity plots here")
@@ -31,7 +31,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         model, spec = load_model(args.model, device=args.device)
         dataset = load_dataset(args.data, TypeMapper(spec["type_names"]), spec["r_max"], DTYPES[spec["dtype"]])
         metrics, pairs = evaluate(model, dataset, spec["type_names"], args.batch_size, args.device)
-        print(json.dumps(metrics, indent=2) if args.json else format_table(metrics, spec["type_names"]))
+        print(json.dumps(metrics, indent=2, allow_nan=False) if args.json else format_table(metrics, spec["type_names"]))
         if args.plot:
             parity_plot(pairs, args.plot)
         if args.report:

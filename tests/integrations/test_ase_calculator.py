@@ -10,7 +10,7 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 
 from helpers import cu_au_atoms, frame, small_model
 from nequip.data import keys
-from nequip.integrations.ase import NequIPCalculator
+from nequip.integrations.ase import NequIPCalculator, wrapped_positions
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,10 @@ def calc():
 def test_properties_match_model(calc):
     atoms = cu_au_atoms(11)
     atoms.calc = calc
-    out = calc.model(frame(atoms))
+    wrapped = atoms.copy()  # the calculator wraps positions into the cell first (whole lattice vectors)
+    wrapped.positions = wrapped_positions(atoms)
+    assert np.abs(wrapped.positions - atoms.positions).max() > 1.0  # some atoms were outside
+    out = calc.model(frame(wrapped))
     assert atoms.get_potential_energy() == pytest.approx(float(out[keys.TOTAL_ENERGY]), rel=1e-12)
     assert atoms.get_potential_energy(force_consistent=True) == atoms.get_potential_energy()
     np.testing.assert_allclose(atoms.get_forces(), out[keys.FORCES].detach().numpy(), rtol=1e-12)
