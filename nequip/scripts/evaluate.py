@@ -14,10 +14,12 @@ from ..evaluation.report import format_table, write_report
 from ..model.io import load_model
 from ..model.spec import DTYPES
 from ..utils.cli import run_cli
+from ..utils.distribution import add_version_argument
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-evaluate", description=__doc__)
+    add_version_argument(parser)
     parser.add_argument("model", help="model file (training checkpoint .ckpt)")
     parser.add_argument("data", help="labelled data: any ASE-readable file or our HDF5")
     parser.add_argument("--json", action="store_true", help="print metrics as JSON (eV, Å units)")
