@@ -32,8 +32,11 @@ def _pyplot():
 
 
 def figure_title(model: str, data: str) -> str:
-    """``"<model file> on <data file>"`` (base names: full paths do not fit a title)."""
-    return f"{os.path.basename(model)} on {os.path.basename(data)}"
+    """``"<model file> on <data file>"``, base names (full paths do not fit a title), except that a
+    training checkpoint is named with its run: ``"cu_run/best.ckpt"`` for ``cu_run/checkpoints/best.ckpt``."""
+    parts = os.path.normpath(model).split(os.sep)
+    name = "/".join(parts[-3::2]) if len(parts) >= 3 and parts[-2] == "checkpoints" else parts[-1]
+    return f"{name} on {os.path.basename(data)}"
 
 
 def error_stats(reference: np.ndarray, prediction: np.ndarray, factor: float) -> Dict[str, float]:
@@ -42,8 +45,25 @@ def error_stats(reference: np.ndarray, prediction: np.ndarray, factor: float) ->
     return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean())), "n": int(error.size)}
 
 
+def _decimals(scale: float) -> int:
+    """Decimals that show ``scale`` with 3 significant digits (and the other numbers of its panel alike)."""
+    return max(0, 2 - int(np.floor(np.log10(float(f"{scale:.3g}"))))) if scale > 0 else 2  # 0.99999 -> 1.00
+
+
 def _stats_text(stats: Dict[str, float], unit: str) -> str:
-    return f"MAE  {stats['mae']:.3g} {unit}\nRMSE {stats['rmse']:.3g} {unit}\nN = {stats['n']:,}"
+    d = _decimals(stats["mae"])
+    return f"MAE  {stats['mae']:.{d}f} {unit}\nRMSE {stats['rmse']:.{d}f} {unit}\nN = {stats['n']:,}"
+
+
+def _error_bins(errors: np.ndarray) -> np.ndarray:
+    """Histogram bin edges over the errors and 0 (so that the zero line and any bias show): all of
+    them up to 1000 values, the 0.5-99.5 percentile span above (a few outliers would squash the
+    rest); about two bins per square root of N, 10 to 60."""
+    lo, hi = (errors.min(), errors.max()) if errors.size <= 1000 else np.percentile(errors, [0.5, 99.5])
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1.0, hi + 1.0
+    return np.linspace(lo, hi, int(np.clip(2 * np.sqrt(errors.size), 10, 60)) + 1)
 
 
 def _species_of(pairs: Dict[str, np.ndarray], key: str, type_names: Optional[Sequence[str]]) -> List[tuple]:
@@ -81,9 +101,10 @@ def _parity_panel(fig, ax, pairs: Dict[str, np.ndarray], key: str, type_names: O
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal", adjustable="box")
-    text = _stats_text(error_stats(reference, prediction, factor), unit)
+    stats = error_stats(reference, prediction, factor)
+    text = _stats_text(stats, unit)
     for name, mask in species:
-        text += f"\n{name}: MAE {error_stats(reference[mask], prediction[mask], factor)['mae']:.3g}"
+        text += f"\n{name}: MAE {error_stats(reference[mask], prediction[mask], factor)['mae']:.{_decimals(stats['mae'])}f}"
     ax.text(0.04, 0.96, text, transform=ax.transAxes, va="top", ha="left", family="monospace", fontsize="small",
             bbox=dict(boxstyle="round", facecolor="white", edgecolor="0.7", alpha=0.9), zorder=4)
     ax.set(xlabel=f"reference {label}", ylabel=f"predicted {label}")
@@ -115,14 +136,14 @@ def error_histogram_figure(pairs: Dict[str, np.ndarray], key: str, title: Option
     _, name, unit, factor = QUANTITIES[key]
     reference, prediction = pairs[key][:, 0], pairs[key][:, 1]
     errors = (prediction - reference) * factor
-    lo, hi = np.percentile(errors, [0.5, 99.5])
-    edge = max(abs(lo), abs(hi), 1e-9)
-    bins = np.linspace(-edge, edge, 61)
-    outside = int(np.sum((errors < -edge) | (errors > edge)))
+    bins = _error_bins(errors)
+    outside = int(np.sum((errors < bins[0]) | (errors > bins[-1])))
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     ax.hist(errors, bins=bins, color="C0", alpha=0.8)
+    ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.axvline(0.0, color="0.3", lw=0.9, ls="--")
-    text = _stats_text(error_stats(reference, prediction, factor), unit) + f"\nbias {errors.mean():.3g} {unit}"
+    stats = error_stats(reference, prediction, factor)
+    text = _stats_text(stats, unit) + f"\nbias {errors.mean():+.{_decimals(stats['mae'])}f} {unit}"
     if outside:
         text += f"\n{outside} outside the range"
     ax.text(0.03, 0.96, text, transform=ax.transAxes, va="top", ha="left", family="monospace", fontsize="small",
@@ -138,13 +159,12 @@ def force_species_histogram_figure(pairs: Dict[str, np.ndarray], type_names: Seq
     errors = (pairs["forces"][:, 1] - pairs["forces"][:, 0]) * 1e3
     types = pairs["force_types"]
     present = [(i, name) for i, name in enumerate(type_names) if np.any(types == i)]
-    edge = max(np.abs(np.percentile(errors, [0.5, 99.5])).max(), 1e-9)
-    bins = np.linspace(-edge, edge, 61)
+    bins = _error_bins(errors)
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     for index, name in present:
         e = errors[types == index]
         ax.hist(e, bins=bins, histtype="step", lw=1.6, density=True,
-                label=f"{name}: MAE {np.abs(e).mean():.3g} meV/Å, N = {e.size:,}")
+                label=f"{name}: MAE {np.abs(e).mean():.{_decimals(np.abs(errors).mean())}f} meV/Å, N = {e.size:,}")
     ax.axvline(0.0, color="0.3", lw=0.9, ls="--")
     ax.set_ylim(0, ax.get_ylim()[1] * (1.12 + 0.09 * len(present)))  # headroom: the legend stays off the bars
     ax.set(xlabel="force component error, predicted - reference (meV/Å)", ylabel="probability density")

@@ -45,15 +45,16 @@ def _check_square_with_diagonal(ax, pairs_of_panel):
 
 def test_scatter_panels_below_threshold():
     pairs = _pairs(900)
-    fig = parity_figure(pairs, type_names=["Cu"], title=figure_title("/runs/a/best.ckpt", "/data/cu_test.xyz"))
+    fig = parity_figure(pairs, type_names=["Cu"], title=figure_title("/runs/cu/checkpoints/best.ckpt", "/data/cu_test.xyz"))
     energy, forces = fig.axes
-    assert fig._suptitle.get_text() == "best.ckpt on cu_test.xyz"
+    assert fig._suptitle.get_text() == "cu/best.ckpt on cu_test.xyz"
+    assert figure_title("models/cu.nequip.zip", "test.h5") == "cu.nequip.zip on test.h5"
     for ax, key in ((energy, "energy_per_atom"), (forces, "forces")):
         _check_square_with_diagonal(ax, pairs[key])
         assert not [c for c in ax.collections if isinstance(c, PolyCollection)]
         assert [c for c in ax.collections if isinstance(c, PathCollection)]
-    assert _panel_text(forces) == "MAE  4 meV/Å\nRMSE 4 meV/Å\nN = 900"
-    assert _panel_text(energy) == "MAE  1 meV/atom\nRMSE 1 meV/atom\nN = 40"
+    assert _panel_text(forces) == "MAE  4.00 meV/Å\nRMSE 4.00 meV/Å\nN = 900"
+    assert _panel_text(energy) == "MAE  1.00 meV/atom\nRMSE 1.00 meV/atom\nN = 40"
     assert forces.get_legend() is None  # one species: nothing to colour
 
 
@@ -65,27 +66,27 @@ def test_hexbin_density_above_threshold():
     assert isinstance(density.norm, LogNorm) and density.get_array().sum() == DENSITY_THRESHOLD + 1
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "points per bin"  # the colour bar
     _check_square_with_diagonal(ax, pairs["forces"])
-    assert f"N = {DENSITY_THRESHOLD + 1:,}" in _panel_text(ax) and "MAE  4 meV/Å" in _panel_text(ax)
+    assert f"N = {DENSITY_THRESHOLD + 1:,}" in _panel_text(ax) and "MAE  4.00 meV/Å" in _panel_text(ax)
 
 
 def test_forces_coloured_by_species():
-    pairs = _pairs(1200, species=(0, 1, 2))
+    pairs = _pairs(1800, species=(0, 1, 2))  # 18 | 1800: each species has as many + as - errors
     pairs["forces"][pairs["force_types"] == 2, 1] += 0.006  # Al: errors 10 and 2 meV/Å -> MAE 6
     fig = parity_figure(pairs, ["forces"], type_names=["Cu", "Ni", "Al", "Zn"])  # Zn: not in the data
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Cu", "Ni", "Al"]
     text = _panel_text(ax)
-    assert "Cu: MAE 4\nNi: MAE 4\nAl: MAE 6" in text and "N = 1,200" in text
+    assert "Cu: MAE 4.00\nNi: MAE 4.00\nAl: MAE 6.00" in text and "N = 1,800" in text
     # every point drawn, each in its species' colour
     (points,) = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
-    assert len(points.get_offsets()) == 1200 and len({tuple(c) for c in points.get_facecolors()}) == 3
+    assert len(points.get_offsets()) == 1800 and len({tuple(c) for c in points.get_facecolors()}) == 3
 
 
 def test_many_points_of_several_species_are_a_density_with_per_species_mae():
     pairs = _pairs(3 * DENSITY_THRESHOLD, species=(0, 1))
     ax = parity_figure(pairs, ["forces"], type_names=["Cu", "Ni"]).axes[0]
     assert [c for c in ax.collections if isinstance(c, PolyCollection)]
-    assert "Cu: MAE 4\nNi: MAE 4" in _panel_text(ax) and ax.get_legend() is None
+    assert "Cu: MAE 4.00\nNi: MAE 4.00" in _panel_text(ax) and ax.get_legend() is None
 
 
 def test_no_labels_is_a_clear_error():
@@ -97,7 +98,7 @@ def test_error_histogram():
     pairs = _pairs(500)
     ax = error_histogram_figure(pairs, "forces", title="m on d").axes[0]
     assert ax.get_title() == "m on d: force component errors"
-    assert _panel_text(ax) == "MAE  4 meV/Å\nRMSE 4 meV/Å\nN = 500\nbias 0 meV/Å"
+    assert _panel_text(ax) == "MAE  4.00 meV/Å\nRMSE 4.00 meV/Å\nN = 500\nbias +0.00 meV/Å"
     counts = [patch.get_height() for patch in ax.patches]
     assert sum(counts) == 500
 
@@ -106,7 +107,7 @@ def test_species_histograms():
     pairs = _pairs(600, species=(0, 1))
     ax = force_species_histogram_figure(pairs, ["Cu", "Ni"]).axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["Cu: MAE 4 meV/Å, N = 300", "Ni: MAE 4 meV/Å, N = 300"]
+    assert labels == ["Cu: MAE 4.00 meV/Å, N = 300", "Ni: MAE 4.00 meV/Å, N = 300"]
 
 
 def test_report_has_an_error_histogram_per_quantity(tmp_path):
