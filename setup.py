@@ -16,5 +16,5 @@ SHIPPED = {
 setup(
     packages=find_packages(include=["nequip*", "allegro*"]) + [f"nequip._files.{name}" for name in SHIPPED],
     package_dir={f"nequip._files.{name}": name for name in SHIPPED},
-    package_data={"*": ["*.yaml"], **{f"nequip._files.{name}": globs for name, globs in SHIPPED.items()}},
+    package_data={f"nequip._files.{name}": globs for name, globs in SHIPPED.items()},
 )
