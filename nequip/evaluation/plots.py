@@ -66,6 +66,17 @@ def _error_bins(errors: np.ndarray) -> np.ndarray:
     return np.linspace(lo, hi, int(np.clip(2 * np.sqrt(errors.size), 10, 60)) + 1)
 
 
+def _finite_pairs(pairs: Dict[str, np.ndarray], key: str):
+    """``(reference, prediction)`` of ``key``; ``ValueError`` when the model predicted non-finite values
+    (a plot of them would be silently empty or fail on NaN axis limits)."""
+    reference, prediction = pairs[key][:, 0], pairs[key][:, 1]
+    bad = int(np.sum(~np.isfinite(prediction)))
+    if bad:
+        raise ValueError(f"the model predicted {bad} non-finite {QUANTITIES[key][1]} values (of {len(prediction)}): "
+                         "nothing to plot; the model is broken for this data")
+    return reference, prediction
+
+
 def _species_of(pairs: Dict[str, np.ndarray], key: str, type_names: Optional[Sequence[str]]) -> List[tuple]:
     """``[(name, mask)]`` of the species present when ``key`` is forces and there are several, else ``[]``."""
     if key != "forces" or not type_names or "force_types" not in pairs:
@@ -77,7 +88,7 @@ def _species_of(pairs: Dict[str, np.ndarray], key: str, type_names: Optional[Seq
 
 def _parity_panel(fig, ax, pairs: Dict[str, np.ndarray], key: str, type_names: Optional[Sequence[str]]) -> None:
     label, _, unit, factor = QUANTITIES[key]
-    reference, prediction = pairs[key][:, 0], pairs[key][:, 1]
+    reference, prediction = _finite_pairs(pairs, key)
     lo, hi = min(reference.min(), prediction.min()), max(reference.max(), prediction.max())
     pad = 0.04 * (hi - lo) if hi > lo else max(abs(hi), 1e-3) * 0.1
     lo, hi = lo - pad, hi + pad
@@ -134,7 +145,7 @@ def error_histogram_figure(pairs: Dict[str, np.ndarray], key: str, title: Option
     the bias; the range is the 0.5-99.5 percentile span, and the points outside it are counted."""
     plt = _pyplot()
     _, name, unit, factor = QUANTITIES[key]
-    reference, prediction = pairs[key][:, 0], pairs[key][:, 1]
+    reference, prediction = _finite_pairs(pairs, key)
     errors = (prediction - reference) * factor
     bins = _error_bins(errors)
     outside = int(np.sum((errors < bins[0]) | (errors > bins[-1])))
@@ -156,7 +167,8 @@ def error_histogram_figure(pairs: Dict[str, np.ndarray], key: str, title: Option
 def force_species_histogram_figure(pairs: Dict[str, np.ndarray], type_names: Sequence[str], title: Optional[str] = None):
     """Force-component errors (meV/Å) per species, as overlaid step histograms with each one's MAE."""
     plt = _pyplot()
-    errors = (pairs["forces"][:, 1] - pairs["forces"][:, 0]) * 1e3
+    reference, prediction = _finite_pairs(pairs, "forces")
+    errors = (prediction - reference) * 1e3
     types = pairs["force_types"]
     present = [(i, name) for i, name in enumerate(type_names) if np.any(types == i)]
     bins = _error_bins(errors)

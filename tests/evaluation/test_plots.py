@@ -94,6 +94,15 @@ def test_no_labels_is_a_clear_error():
         parity_figure({"forces": np.zeros((3, 2))}, ["stress"])
 
 
+@pytest.mark.parametrize("figure", [lambda p: parity_figure(p, ["forces"]), lambda p: error_histogram_figure(p, "forces"),
+                                    lambda p: force_species_histogram_figure(p, ["Cu"])])
+def test_non_finite_predictions_are_a_clear_error(figure):
+    pairs = _pairs(30)
+    pairs["forces"][[3, 7], 1] = np.nan
+    with pytest.raises(ValueError, match=r"the model predicted 2 non-finite force component values \(of 30\)"):
+        figure(pairs)
+
+
 def test_error_histogram():
     pairs = _pairs(500)
     ax = error_histogram_figure(pairs, "forces", title="m on d").axes[0]
