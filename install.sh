@@ -9,7 +9,7 @@ PYTHON=${PYTHON:-python3}
 extras=${1:-}
 
 stamp=".install-stamp"
-want="$(cat pyproject.toml | sha1sum | cut -c1-12)-${extras}-$($PYTHON -c 'import sys; print(sys.executable)')"
+want="$(cat pyproject.toml setup.py | sha1sum | cut -c1-12)-${extras}-$($PYTHON -c 'import sys; print(sys.executable)')"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && $PYTHON -c "import nequip, torch" 2>/dev/null; then
     exit 0
 fi

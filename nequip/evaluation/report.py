@@ -1,5 +1,5 @@
-"""An evaluation report folder: metrics as JSON and Markdown, parity plots and force-error
-histograms as PNG files."""
+"""An evaluation report folder: metrics as JSON and Markdown; parity plots, error histograms and
+per-species force-error histograms as PNG files."""
 
 import json
 import os
@@ -8,7 +8,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..utils.atomic import atomic_write_text
-from .plots import force_error_histograms, parity_plot
+from .plots import error_histogram, figure_title, force_error_histograms, parity_plot
 
 # metric key -> (label, unit, factor from eV-based units)
 ROWS = {
@@ -39,8 +39,8 @@ def format_table(metrics: Dict[str, float], type_names: List[str]) -> str:
 def write_report(
     folder: str, metrics: Dict[str, float], pairs: Dict[str, np.ndarray], type_names: List[str], model: str, data: str
 ) -> List[str]:
-    """Writes ``metrics.json``, ``metrics.md``, ``parity_<quantity>.png`` and
-    ``force_errors_by_species.png`` (for what the data has) into ``folder``; returns the paths."""
+    """Writes ``metrics.json``, ``metrics.md``, ``parity_<quantity>.png``, ``errors_<quantity>.png``
+    and ``force_errors_by_species.png`` (for what the data has) into ``folder``; returns the paths."""
     os.makedirs(folder, exist_ok=True)
     written = []
 
@@ -52,12 +52,15 @@ def write_report(
     lines = [f"# Evaluation of `{model}`", "", f"Data: `{data}`", "", "| quantity | MAE | RMSE | unit |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in metrics_table(metrics, type_names)]
     figures = [q for q in ROWS if q in pairs]
-    lines += ["", *[f"![{q} parity](parity_{q}.png)" for q in figures]]
+    for q in figures:
+        lines += ["", f"![{q} parity](parity_{q}.png) ![{q} errors](errors_{q}.png)"]
     if "forces" in pairs:
-        lines.append("![force errors per species](force_errors_by_species.png)")
+        lines += ["", "![force errors per species](force_errors_by_species.png)"]
     atomic_write_text(out("metrics.md"), "\n".join(lines) + "\n")
+    title = figure_title(model, data)
     for quantity in figures:
-        parity_plot(pairs, out(f"parity_{quantity}.png"), [quantity])
+        parity_plot(pairs, out(f"parity_{quantity}.png"), [quantity], type_names, title)
+        error_histogram(pairs, quantity, out(f"errors_{quantity}.png"), title)
     if "forces" in pairs:
-        force_error_histograms(pairs, type_names, out("force_errors_by_species.png"))
+        force_error_histograms(pairs, type_names, out("force_errors_by_species.png"), title)
     return written

@@ -12,8 +12,10 @@ entry-point scan) reads the ``lammps.plugins`` entry-point group; :func:`plugin_
 entry point and returns the directory whose ``*plugin.so`` LAMMPS auto-loads. ``plugin load
 <path>/nequipplugin.so`` in an input script works as well.
 
-The build directory is keyed by the torch version, the LAMMPS version and a hash of the plugin
-sources, so upgrading torch or editing ``cpp/`` leads to a rebuild and never to a stale plugin.
+The build directory (in the user's cache: the install location may be read-only) is keyed by the
+torch version, the LAMMPS version, the C++ compiler and a hash of the plugin and operator sources
+(shipped inside the package, see nequip._files), so upgrading torch, LAMMPS or the compiler, or
+editing ``cpp/``, leads to a rebuild and never to a stale plugin.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from .._files import missing_message, shipped_dir
+from ..utils.compiler import compiler_id, cxx
+
 PLUGIN_NAME = "nequipplugin.so"
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "cpp"
-OPS_SOURCE_DIR = Path(__file__).resolve().parents[2] / "extensions" / "csrc"
+SOURCE_DIR = shipped_dir("cpp")
+OPS_SOURCE_DIR = shipped_dir("extensions") / "csrc"
 _SOURCES = ("CMakeLists.txt", "lammpsplugin.h", "pair_nequip.h", "pair_nequip.cpp", "nequip_plugin.cpp", "sha256.h")
 
 
@@ -60,6 +65,7 @@ def _build_key() -> str:
 
     torch_spec = importlib.util.find_spec("torch")  # the torch install, without importing it
     h.update(str(torch_spec.origin if torch_spec else None).encode())
+    h.update(compiler_id(cxx()).encode())
     return f"torch-{_version('torch')}-lammps-{_version('lammps')}-{h.hexdigest()[:12]}"
 
 
@@ -136,6 +142,8 @@ def build(force: bool = False, verbose: bool = False) -> Path:
     target = out_dir / PLUGIN_NAME
     if target.exists() and not force:
         return target
+    if not (SOURCE_DIR / "CMakeLists.txt").exists():
+        raise RuntimeError(missing_message(SOURCE_DIR / "CMakeLists.txt"))
     if shutil.which("cmake") is None:
         raise RuntimeError("cmake is needed to build the LAMMPS plugin (pip install cmake)")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ Python registrations PyTorch needs around its kernels.
 
 The library is JIT-built on first use (~1 min with the CPU kernels; the CUDA kernels are added
 when torch has CUDA and nvcc is found) and cached under ``~/.cache/nequip/ops/`` keyed by the
-torch build and a hash of the sources, so a new torch or an edited kernel rebuilds and a stale
+torch build, the C++ compiler and a hash of the sources, so a new torch or an edited kernel rebuilds and a stale
 library is never loaded. ``python -m nequip.ops build`` builds it ahead of time (install.sh does);
 ``python -m nequip.ops path`` prints the shared library, which C++ programs that run exported
 models (the LAMMPS plugin) load through ``NEQUIP_OPS_LIBRARY``.
@@ -25,10 +25,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
+from .._files import missing_message, shipped_dir
+from ..utils.compiler import compiler_id, cxx
 from .paths import Path as TPPath
 from .paths import cg_block
 
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "extensions" / "csrc"
+SOURCE_DIR = shipped_dir("extensions") / "csrc"
 CPU_SOURCES = ("tp_ops.cpp",)
 CUDA_SOURCES = ("tp_ops_cuda.cu",)
 HEADERS = ("tp_ops.h", "tp_layout.h", "tp_kernels.cuh")
@@ -58,7 +60,7 @@ def _build_name(with_cuda: bool) -> str:
     digest = hashlib.sha1()
     for name in CPU_SOURCES + CUDA_SOURCES + HEADERS:
         digest.update(name.encode() + (SOURCE_DIR / name).read_bytes())
-    digest.update(f"{torch.__version__}|{torch.__file__}|{with_cuda}".encode())
+    digest.update(f"{torch.__version__}|{torch.__file__}|{with_cuda}|{compiler_id(cxx())}".encode())
     return f"nequip_ops_{digest.hexdigest()[:12]}"
 
 
@@ -69,10 +71,7 @@ def library_path() -> str:
     build fails (with the compiler's message).
     """
     if not (SOURCE_DIR / CPU_SOURCES[0]).exists():
-        raise ExtensionUnavailable(
-            f"the operator sources are not in {SOURCE_DIR}; install nequip from a source checkout (pip install -e .) "
-            "or set model.tp_backend: reference"
-        )
+        raise ExtensionUnavailable(f"{missing_message(SOURCE_DIR)}; or set model.tp_backend: reference")
     with_cuda = _with_cuda()
     name = _build_name(with_cuda)
     build_dir = _cache_dir() / name

@@ -19,6 +19,7 @@ from ase.io import read
 
 from ..integrations.ase import NequIPCalculator
 from ..utils.cli import run_cli
+from ..utils.distribution import add_version_argument
 
 LATTICE_CONSTANT_CU = 3.61  # Å
 
@@ -109,6 +110,7 @@ def format_rows(rows: List[Dict]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-benchmark", description=__doc__)
+    add_version_argument(parser)
     parser.add_argument("model", help="model file (.ckpt, or any format the ASE calculator loads)")
     parser.add_argument("--sizes", default="256,2048,16384", help="copper cell sizes in atoms (rounded to 4 n^3)")
     parser.add_argument("--structure", help="benchmark this structure (any ASE-readable file) instead of copper")

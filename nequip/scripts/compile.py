@@ -16,10 +16,12 @@ from ..export.targets import TARGETS
 from ..model.io import load_model
 from ..utils.atomic import check_writable_folder
 from ..utils.cli import run_cli
+from ..utils.distribution import add_version_argument
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-compile", description=__doc__)
+    add_version_argument(parser)
     parser.add_argument("model", help="trained model: training checkpoint (.ckpt) or model package (.nequip.zip)")
     parser.add_argument("out", help="output package, *.nequip.pt2")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

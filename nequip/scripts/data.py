@@ -14,6 +14,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..utils.distribution import add_version_argument
+
 
 def _info_hdf5(path: str) -> dict:
     import h5py
@@ -103,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nequip-data", description="Convert and inspect nequip data files."
     )
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{convert,info}")
     convert = sub.add_parser(
         "convert", help="convert an ASE-readable file (extxyz, ...) to nequip HDF5 (.h5)"

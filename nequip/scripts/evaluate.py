@@ -9,15 +9,17 @@ from typing import List, Optional
 from ..data.dataset import load_dataset
 from ..data.type_mapper import TypeMapper
 from ..evaluation import evaluate
-from ..evaluation.plots import parity_plot
+from ..evaluation.plots import figure_title, parity_plot
 from ..evaluation.report import format_table, write_report
 from ..model.io import load_model
 from ..model.spec import DTYPES
 from ..utils.cli import run_cli
+from ..utils.distribution import add_version_argument
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-evaluate", description=__doc__)
+    add_version_argument(parser)
     parser.add_argument("model", help="model file (training checkpoint .ckpt or model package .nequip.zip)")
     parser.add_argument("data", help="labelled data: any ASE-readable file or our HDF5")
     parser.add_argument("--json", action="store_true", help="print metrics as JSON (eV, Å units)")
@@ -33,7 +35,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         metrics, pairs = evaluate(model, dataset, spec["type_names"], args.batch_size, args.device)
         print(json.dumps(metrics, indent=2, allow_nan=False) if args.json else format_table(metrics, spec["type_names"]))
         if args.plot:
-            parity_plot(pairs, args.plot)
+            parity_plot(pairs, args.plot, type_names=spec["type_names"], title=figure_title(args.model, args.data))
         if args.report:
             written = write_report(args.report, metrics, pairs, spec["type_names"], args.model, args.data)
             print(f"report: {', '.join(written)}", file=sys.stderr)

@@ -9,10 +9,12 @@ from typing import List, Optional
 
 from ..model.package import package_checkpoint, read_package
 from ..utils.cli import run_cli
+from ..utils.distribution import add_version_argument
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-package", description=__doc__)
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="package a training checkpoint (EMA weights when present)")
     build.add_argument("checkpoint", help="training checkpoint (.ckpt)")

@@ -26,6 +26,7 @@ from ..train.statistics_handoff import data_fingerprint, shared_statistics
 from ..train.trainer import best_checkpoint, build_trainer, checkpoint_dir, last_checkpoint
 from ..utils.atomic import atomic_write_text
 from ..utils.cli import run_cli
+from ..utils.distribution import add_version_argument
 
 EXIT_INTERRUPTED = 3
 
@@ -148,6 +149,7 @@ def _summary(config: Dict[str, Any], metrics: Dict[str, float]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-train", description=__doc__)
+    add_version_argument(parser)
     parser.add_argument("config", help="YAML config file (see configs/)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_epochs=10")
     args = parser.parse_args(argv)
