@@ -214,8 +214,8 @@ def frame_from_arrays(
         raise ValueError(_in(
             where,
             f"atoms {e.i} ({names[atom_types[e.i]]}) and {e.j} ({names[atom_types[e.j]]}) are {e.distance:.4g} Å apart, "
-            f"closer than the minimum distance {e.min_distance:g} Å (data.min_distance); fix the structure "
-            "(duplicated atoms?) or lower data.min_distance",
+            f"closer than the minimum distance {e.min_distance:g} Å; fix the structure (duplicated atoms?), "
+            "or for training data lower data.min_distance",
         )) from None
     except ValueError as e:
         raise ValueError(_in(where, str(e))) from None

@@ -37,7 +37,7 @@ class ASEDataset(Dataset):
     """All frames of an ASE-readable file (extxyz, ...), converted once at construction.
 
     Neighbor lists are precomputed; ``__getitem__`` returns the stored frame dict (B = 1, see
-    ``from_ase``). Memory grows with the file: use ``HDF5Dataset`` for large data.
+    ``from_ase``) with ``frame_index`` and ``frame_source``. Memory grows with the file: use ``HDF5Dataset`` for large data.
 
     Args:
         path: file readable by ``ase.io.read`` (format guessed from the name).
@@ -86,13 +86,11 @@ class ASEDataset(Dataset):
         self.type_mapper = type_mapper
         self.r_max = float(r_max)
         # frame numbers in messages count the selected frames (= file frames for index ":")
+        self.source_id = int(source_id)
         self.frames: List[Dict[str, torch.Tensor]] = [
-            _with_origin(
-                from_ase(
-                    atoms, type_mapper, r_max, where=f"frame {i} of {path}", dtype=dtype,
-                    min_distance=min_distance, nonfinite_labels=nonfinite_labels,
-                ),
-                i, source_id,
+            from_ase(
+                atoms, type_mapper, r_max, where=f"frame {i} of {path}", dtype=dtype,
+                min_distance=min_distance, nonfinite_labels=nonfinite_labels,
             )
             for i, atoms in enumerate(frames)
         ]
@@ -101,7 +99,8 @@ class ASEDataset(Dataset):
         return len(self.frames)
 
     def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
-        return self.frames[index]
+        # the origin keys are made on access: stored with every frame they would cost memory per frame
+        return _with_origin(dict(self.frames[index]), int(index) % len(self.frames), self.source_id)
 
 
 class HDF5Dataset(Dataset):

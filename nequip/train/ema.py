@@ -22,10 +22,14 @@ def warmup_decay(decay: float, num_averaged: torch.Tensor) -> torch.Tensor:
 
 def ema_warmup_multi_avg_fn(decay: float) -> Callable[[List[torch.Tensor], List[torch.Tensor], torch.Tensor], None]:
     """A ``multi_avg_fn`` for ``AveragedModel``: ``ema <- ema + (1 - d_n) (current - ema)`` with the
-    warm-up decay ``d_n`` of :func:`warmup_decay`, for all tensors of one device and dtype at once."""
+    warm-up decay ``d_n`` of :func:`warmup_decay`, for all tensors of one device and dtype at once.
+    Integer buffers (index tables, e.g. Allegro's) are not averaged: they are copied."""
 
     @torch.no_grad()
     def update(ema_params: List[torch.Tensor], current_params: List[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        if not ema_params[0].is_floating_point():
+            torch._foreach_copy_(ema_params, current_params)
+            return
         weight = (1.0 - warmup_decay(decay, num_averaged)).to(ema_params[0].dtype)
         torch._foreach_lerp_(ema_params, current_params, weight)
 

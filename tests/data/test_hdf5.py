@@ -144,3 +144,24 @@ def test_errors(tmp_path, files):
         HDF5Dataset(str(noth5), TM, 3.0)
     with pytest.raises(FileNotFoundError, match="not found"):
         convert_to_hdf5(str(tmp_path / "missing.xyz"), str(tmp_path / "o.h5"))
+
+
+def test_partly_nan_forces_in_hdf5_are_a_data_error_naming_the_frame(tmp_path):
+    """In the HDF5 file NaN rows mean "this frame has no forces"; a frame with only some NaN rows is a
+    data error when the frame is read (unless data.nonfinite_labels is "missing")."""
+    import h5py
+
+    frames = mixed_frames()
+    xyz, h5 = tmp_path / "d.xyz", tmp_path / "d.h5"
+    write(xyz, frames)
+    convert_to_hdf5(str(xyz), str(h5))
+    with h5py.File(h5, "r+") as f:
+        offsets = f["frame_offsets"][:]
+        f["forces"][offsets[0] + 1, 2] = np.nan
+    dataset = HDF5Dataset(str(h5), TM, 3.6)
+    with pytest.raises(ValueError, match=rf"frame 0 of {h5}: label 'forces' has NaN or infinite values \(atom 1\)"):
+        dataset[0]
+    lenient = HDF5Dataset(str(h5), TM, 3.6, nonfinite_labels="missing")
+    forces = lenient[0][keys.FORCES]
+    assert torch.isnan(forces[1, 2]) and torch.isfinite(forces[0]).all()
+    assert lenient[0][keys.FRAME_INDEX].tolist() == [0] and lenient[-1][keys.FRAME_INDEX].tolist() == [len(lenient) - 1]

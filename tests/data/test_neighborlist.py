@@ -152,3 +152,19 @@ def test_bad_inputs_raise():
         neighbor_list(np.zeros((2, 2)), np.eye(3), np.ones(3, bool), 2.0)
     with pytest.raises(ValueError, match="r_max"):
         neighbor_list(np.zeros((2, 3)), np.eye(3), np.ones(3, bool), 0.0)
+
+
+def test_min_distance_names_the_shortest_pair():
+    from nequip.data.neighborlist import CloseAtomsError
+
+    pos = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [2.05, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    with pytest.raises(CloseAtomsError, match="atoms 1 and 2 are 0.05 Å apart, closer than 0.1 Å") as info:
+        neighbor_list(pos, np.zeros((3, 3)), np.zeros(3, bool), 3.0, min_distance=0.1)
+    assert (info.value.i, info.value.j) == (1, 2)
+    assert neighbor_list(pos, np.zeros((3, 3)), np.zeros(3, bool), 3.0, min_distance=0.04)[0].shape[1] == 12
+
+
+def test_min_distance_sees_periodic_images():
+    """One atom in a 0.05 Å periodic cell is 0.05 Å from its own image."""
+    with pytest.raises(ValueError, match="atoms 0 and 0 are 0.05 Å apart"):
+        neighbor_list(np.zeros((1, 3)), np.diag([0.05, 3.0, 3.0]), np.ones(3, bool), 1.0, min_distance=0.1)

@@ -33,3 +33,13 @@ def test_ema_follows_the_raw_weights_from_the_first_steps():
         torch.testing.assert_close(e, 3 / 12 * after_1 + 9 / 12 * r2, rtol=1e-12, atol=1e-12)
         assert (e - r2).norm() < 0.3 * (r0 - r2).norm()
     assert int(ema.n_averaged) == 3  # saved in the checkpoint: a resumed run continues the schedule
+
+
+def test_integer_buffers_are_copied_not_averaged():
+    model = torch.nn.Linear(2, 2).double()
+    model.register_buffer("index", torch.tensor([3, 1, 2]))
+    ema = AveragedModel(model, multi_avg_fn=ema_warmup_multi_avg_fn(0.99), use_buffers=True)
+    for step in range(3):
+        model.index.add_(1)
+        ema.update_parameters(model)
+    assert ema.module.index.tolist() == [6, 4, 5] and ema.module.index.dtype == torch.int64
