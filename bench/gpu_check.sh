@@ -114,8 +114,10 @@ assert val and all(math.isfinite(v) for v in val), f"no finite validation loss i
 print(f"RESULT: val/loss {val[0]:.4g} -> {val[-1]:.4g} over {len(val)} validations")
 EOF
 }
-step "train tutorial, eager" 150 train "$WORK/train-eager"
-step "train tutorial, compiled" 240 train "$WORK/train-compiled" compile_mode=compile
+export -f train  # timeout runs it in a child bash
+export PY TRAIN
+step "train tutorial, eager" 150 bash -c 'train "$@"' train "$WORK/train-eager"
+step "train tutorial, compiled" 240 bash -c 'train "$@"' train "$WORK/train-compiled" compile_mode=compile
 
 CKPT="$WORK/train-eager/checkpoints/best.ckpt"
 step "CUDA .pt2 vs eager" 240 bash -c "

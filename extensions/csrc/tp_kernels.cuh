@@ -12,6 +12,11 @@
 //   unit), a unit being a block of the row that only this thread writes. Edges are grouped by their
 //   destination row on the host (as the CPU kernels do), and a thread sums its row's edges in that
 //   fixed order and writes its block once: deterministic, no atomics.
+// - the staged convolution kernel (conv_staged_kernel, node slots x and out): the owner kernel's
+//   work, one thread block per (destination atom, chunk of units), with the per-edge coupling
+//   M_p[i,k] = sum_j C_p[i,j,k] sh[e,j] formed once per edge by the whole block in shared memory
+//   (instead of every thread walking its path's Clebsch-Gordan nonzeros); phases separated by
+//   __syncthreads. Deterministic, no atomics.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +27,8 @@ namespace nequip_ops {
 
 constexpr int kMaxDim = 15;  // 2 l + 1 for l <= 7: the per-thread register vectors
 constexpr int kThreads = 256;
+constexpr int kStagedThreads = 128;  // staged kernel: threads per block (units of one chunk)
+constexpr int64_t kMaxSharedBytes = 48 * 1024;  // without the opt-in attribute, on every GPU since sm_30
 constexpr int64_t kMaxGridBlocks = 2147483647;  // gridDim.x (compute capability >= 3.0)
 
 // Columns of a unit table (owner kernels): the units of a row are numbered 0 .. per_row; group g owns
@@ -31,12 +38,18 @@ constexpr int64_t kMaxGridBlocks = 2147483647;  // gridDim.x (compute capability
 enum UnitColumn : int64_t { UNIT_START, UNIT_COUNT, UNIT_SUMMED, UNIT_PATH_BEGIN, UNIT_PATH_END, UNIT_COLUMNS };
 
 struct Grid {
-  int64_t blocks, threads;
+  int64_t blocks, threads, shared_bytes = 0;
+  bool synchronizes = false;  // the kernel calls __syncthreads (the host emulation runs a block's threads together)
 };
 
 // The launch shape for `items` work items, one thread each: the one grid computation of the CUDA
 // launcher and of the host emulation, so the grid the tests run is the grid a GPU runs.
 inline Grid item_grid(int64_t items) { return {(items + kThreads - 1) / kThreads, kThreads}; }
+
+// The staged kernel's launch shape: one block per (row, chunk of kStagedThreads units), M in shared memory.
+inline Grid staged_grid(int64_t rows, int64_t per_row, int64_t shared_bytes) {
+  return {rows * ((per_row + kStagedThreads - 1) / kStagedThreads), kStagedThreads, shared_bytes, true};
+}
 
 // The largest r in [0, rows) with table[r, column] <= q, for a table sorted on that column whose first
 // entry is 0 (binary search: path tables of high-l models have hundreds of rows).
@@ -173,6 +186,77 @@ __global__ void conv_owner_kernel(ConvArgs<scalar_t> a, RowEdges rows, Units uni
   }
   // the block's place in the row does not depend on the edge
   const Block b = conv_block(a.open, a.paths + units.group_paths[g[UNIT_PATH_BEGIN]] * PATH_COLUMNS, g[UNIT_SUMMED] ? 0 : r);
+  for (int64_t k = 0; k < b.size; ++k) result[row * result_cols + b.column + k] = acc[k];
+}
+
+// Shared memory of a block (dynamic size, given at launch); extensions/testing/cuda_host.h provides the
+// host version.
+#ifdef __CUDACC__
+template <typename T>
+__device__ inline T* shared_memory() {
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  return reinterpret_cast<T*>(shared_bytes);
+}
+#endif
+
+// Where the M_p (d1 x d3 each) lie in shared memory: M_p at m_start[p]; its rows (p, i) are numbered
+// from row_start[p]. Both [P + 1], the last entry the total.
+struct Staging {
+  const int64_t *m_start, *row_start;
+  int64_t num_paths;
+};
+
+// Owner-kernel units of the x or out slot; block b serves row b / chunks and units
+// [chunk * blockDim, (chunk + 1) * blockDim) of it. Every thread reaches every __syncthreads: the
+// loops' bounds are block-uniform and threads without a unit only skip the work.
+template <typename scalar_t>
+__global__ void conv_staged_kernel(ConvArgs<scalar_t> a, RowEdges rows, Units units, Staging staging,
+                                   scalar_t* result, int64_t result_cols) {
+  scalar_t* M = shared_memory<scalar_t>();
+  const int64_t chunks = (units.per_row + blockDim.x - 1) / blockDim.x;
+  const int64_t row = blockIdx.x / chunks, q = (blockIdx.x % chunks) * blockDim.x + threadIdx.x;
+  const bool active = q < units.per_row;
+  const int64_t* g = active ? units.table + find_row(units.table, UNIT_COLUMNS, UNIT_START, units.groups, q) * UNIT_COLUMNS
+                            : nullptr;
+  const int64_t u = active ? q - g[UNIT_START] : 0;
+  scalar_t acc[kMaxDim] = {};
+  for (int64_t n = rows.begin(row); n < rows.end(row); ++n) {
+    const int64_t e = rows.edge(n);
+    // phase 1: thread r forms rows (p, i) r, r + blockDim, ... of the M_p: M_p[i, :] = sum_j C_p[i,j,:] sh[e,j]
+    for (int64_t r = threadIdx.x; r < staging.row_start[staging.num_paths]; r += blockDim.x) {
+      const int64_t p = find_row(staging.row_start, 1, 0, staging.num_paths, r);
+      const int64_t* path = a.paths + p * PATH_COLUMNS;
+      const int64_t i = r - staging.row_start[p], d3 = 2 * path[L_OUT] + 1;
+      scalar_t* Mi = M + staging.m_start[p] + i * d3;
+      for (int64_t k = 0; k < d3; ++k) Mi[k] = 0;
+      const scalar_t* she = a.sh + e * a.sh_cols + path[IN2_START];
+      for (int64_t z = path[CG_BEGIN]; z < path[CG_END]; ++z)
+        if (a.cg_index[3 * z] == i) Mi[a.cg_index[3 * z + 2]] += a.cg_value[z] * she[a.cg_index[3 * z + 1]];
+    }
+    __syncthreads();
+    // phase 2: each unit's (path, channel) blocks through M_p
+    if (active) {
+      for (int64_t gp = g[UNIT_PATH_BEGIN]; gp < g[UNIT_PATH_END]; ++gp) {
+        const int64_t p = units.group_paths[gp];
+        const int64_t* path = a.paths + p * PATH_COLUMNS;
+        const int64_t d1 = 2 * path[L1] + 1, d3 = 2 * path[L_OUT] + 1;
+        const scalar_t* Mp = M + staging.m_start[p];
+        const scalar_t wu = a.w[e * a.w_cols + path[WEIGHT_START] + u];
+        if (a.open == CONV_OUT) {
+          const scalar_t* xu = a.x + a.neighbor[e] * a.x_cols + path[IN1_START] + u * d1;
+          for (int64_t i = 0; i < d1; ++i)
+            for (int64_t k = 0; k < d3; ++k) acc[k] += wu * xu[i] * Mp[i * d3 + k];
+        } else {  // CONV_X
+          const scalar_t* yu = a.y + a.center[e] * a.y_cols + path[OUT_START] + u * d3;
+          for (int64_t i = 0; i < d1; ++i)
+            for (int64_t k = 0; k < d3; ++k) acc[i] += wu * Mp[i * d3 + k] * yu[k];
+        }
+      }
+    }
+    __syncthreads();  // M is rewritten for the next edge
+  }
+  if (!active) return;
+  const Block b = conv_block(a.open, a.paths + units.group_paths[g[UNIT_PATH_BEGIN]] * PATH_COLUMNS, u);
   for (int64_t k = 0; k < b.size; ++k) result[row * result_cols + b.column + k] = acc[k];
 }
 

@@ -27,11 +27,10 @@ struct LaunchOptions {
 
 namespace launch_detail {
 
-inline void check_grid(int64_t items, const LaunchOptions& options, const char* op) {
-  const Grid grid = item_grid(items);
-  TORCH_CHECK(grid.blocks <= options.max_grid_blocks, "nequip_ops.", op, ": ", items, " work items need ", grid.blocks,
-              " blocks of ", grid.threads, " threads, more than the ", options.device, " grid limit of ",
-              options.max_grid_blocks, "; split the batch (fewer edges per call)");
+inline void check_grid(const Grid& grid, const LaunchOptions& options, const char* op) {
+  TORCH_CHECK(grid.blocks <= options.max_grid_blocks, "nequip_ops.", op, ": ", grid.blocks, " blocks of ", grid.threads,
+              " threads exceed the ", options.device, " grid limit of ", options.max_grid_blocks,
+              " blocks; split the batch (fewer edges per call)");
 }
 
 // The path table on the host (a small copy when it lives on the device), after checking that every
@@ -119,6 +118,24 @@ inline int64_t items_per_edge(const at::Tensor& host_paths) {
   return last[WEIGHT_START] + last[MUL];
 }
 
+// The staged kernel's layout of the M_p in shared memory (Staging), on `device`, and its size in scalars.
+struct StagingTables {
+  at::Tensor m_start, row_start;
+  int64_t scalars;
+
+  Staging args() const { return {m_start.data_ptr<int64_t>(), row_start.data_ptr<int64_t>(), m_start.size(0) - 1}; }
+};
+
+inline StagingTables staging_tables(const at::Tensor& host_paths, const at::Device& device) {
+  const int64_t* p = host_paths.data_ptr<int64_t>();
+  std::vector<int64_t> m_start{0}, row_start{0};
+  for (int64_t r = 0; r < host_paths.size(0); ++r, p += PATH_COLUMNS) {
+    m_start.push_back(m_start.back() + (2 * p[L1] + 1) * (2 * p[L_OUT] + 1));
+    row_start.push_back(row_start.back() + 2 * p[L1] + 1);
+  }
+  return {at::tensor(m_start, at::kLong).to(device), at::tensor(row_start, at::kLong).to(device), m_start.back()};
+}
+
 inline int64_t cols_of(const at::Tensor& t) { return t.defined() ? t.size(1) : int64_t(0); }
 
 template <typename scalar_t>
@@ -129,7 +146,8 @@ const scalar_t* pointer_or_null(const at::Tensor& t) {
 }  // namespace launch_detail
 
 // conv_contract on the device of its features, argument shapes, dtypes and devices already checked
-// (check_conv_args). The scatter kernel, or the owner kernel when options.deterministic.
+// (check_conv_args). The scatter kernel; when options.deterministic, the staged kernel for the node
+// slots (x, out) where its M_p fit in shared memory, else the owner kernel.
 template <typename Launch>
 at::Tensor conv_launch(const Launch& launch, const LaunchOptions& options, const at::Tensor& x_,
                        const at::Tensor& sh_, const at::Tensor& weight_, const at::Tensor& y_,
@@ -160,7 +178,7 @@ at::Tensor conv_launch(const Launch& launch, const LaunchOptions& options, const
                                   values.data_ptr<scalar_t>(), cols_of(x), cols_of(sh), cols_of(w), cols_of(y), open};
     if (!options.deterministic) {
       const int64_t items = num_edges * per_edge;
-      check_grid(items, options, op);
+      check_grid(item_grid(items), options, op);
       if (items > 0)
         launch(item_grid(items), &conv_kernel<scalar_t>, args, host.size(0), per_edge, items,
                result.data_ptr<scalar_t>(), cols);
@@ -172,8 +190,19 @@ at::Tensor conv_launch(const Launch& launch, const LaunchOptions& options, const
     const Grouped grouped = node_rows ? group_by_row(open == CONV_OUT ? center : neighbor, rows) : Grouped{};
     const RowEdges row_edges{node_rows ? grouped.row_start.data_ptr<int64_t>() : nullptr,
                              node_rows ? grouped.order.data_ptr<int64_t>() : nullptr};
+    if (node_rows) {
+      const StagingTables staging = staging_tables(host, like.device());
+      const Grid grid = staged_grid(rows, units.per_row, staging.scalars * static_cast<int64_t>(sizeof(scalar_t)));
+      if (grid.shared_bytes <= kMaxSharedBytes) {
+        check_grid(grid, options, op);
+        if (grid.blocks > 0)
+          launch(grid, &conv_staged_kernel<scalar_t>, args, row_edges, units.args(), staging.args(),
+                 result.data_ptr<scalar_t>(), cols);
+        return;
+      }
+    }
     const int64_t items = rows * units.per_row;
-    check_grid(items, options, op);
+    check_grid(item_grid(items), options, op);
     if (items > 0)
       launch(item_grid(items), &conv_owner_kernel<scalar_t>, args, row_edges, units.args(), items,
              result.data_ptr<scalar_t>(), cols);
@@ -208,7 +237,7 @@ at::Tensor channelwise_launch(const Launch& launch, const LaunchOptions& options
                                          values.data_ptr<scalar_t>(), cols_of(x1), cols_of(x2), cols_of(y), open};
     if (!options.deterministic) {
       const int64_t items = num_edges * per_edge;
-      check_grid(items, options, op);
+      check_grid(item_grid(items), options, op);
       if (items > 0)
         launch(item_grid(items), &channelwise_kernel<scalar_t>, args, host.size(0), per_edge, items,
                result.data_ptr<scalar_t>(), cols);
@@ -220,7 +249,7 @@ at::Tensor channelwise_launch(const Launch& launch, const LaunchOptions& options
     const RowEdges row_edges{open == CW_X2 ? grouped.row_start.data_ptr<int64_t>() : nullptr,
                              open == CW_X2 ? grouped.order.data_ptr<int64_t>() : nullptr};
     const int64_t items = rows * units.per_row;
-    check_grid(items, options, op);
+    check_grid(item_grid(items), options, op);
     if (items > 0)
       launch(item_grid(items), &channelwise_owner_kernel<scalar_t>, args, row_edges, units.args(), items,
              result.data_ptr<scalar_t>(), cols);

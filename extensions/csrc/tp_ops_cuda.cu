@@ -18,7 +18,8 @@ struct CudaLaunch {
 
   template <typename... Params, typename... Args>
   void operator()(Grid grid, void (*kernel)(Params...), Args... args) const {
-    kernel<<<static_cast<unsigned int>(grid.blocks), static_cast<unsigned int>(grid.threads), 0, stream>>>(args...);
+    kernel<<<static_cast<unsigned int>(grid.blocks), static_cast<unsigned int>(grid.threads),
+             static_cast<size_t>(grid.shared_bytes), stream>>>(args...);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 };

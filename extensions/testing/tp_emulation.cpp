@@ -3,7 +3,9 @@
 // with cuda_host.h standing in for the CUDA built-ins, and launched by EmulatedLaunch: every thread of
 // the grid the CUDA launcher would use, one at a time, in an order shuffled from a seed, so the
 // order of the atomics changes with the seed and a thread that skips, repeats or misplaces its work
-// changes the result.
+// changes the result. Kernels that synchronise run block by block (blocks in shuffled order), each
+// block as one host thread per device thread meeting at a barrier, with shared memory filled with
+// NaN bytes first so that a read before a write shows.
 #include "cuda_host.h"
 // clang-format off: the shim must come first
 #include "tp_launch.h"
@@ -12,7 +14,9 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace nequip_ops {
@@ -24,6 +28,7 @@ struct EmulatedLaunch {
   template <typename... Params, typename... Args>
   void operator()(Grid grid, void (*kernel)(Params...), Args... args) const {
     TORCH_CHECK(grid.blocks * grid.threads <= (int64_t(1) << 28), "emulated launch: grid too large for the host");
+    if (grid.synchronizes) return run_blocks(grid, kernel, args...);
     std::vector<int64_t> threads(grid.blocks * grid.threads);
     for (size_t t = 0; t < threads.size(); ++t) threads[t] = static_cast<int64_t>(t);
     std::mt19937_64 random(seed);
@@ -34,6 +39,33 @@ struct EmulatedLaunch {
       blockIdx.x = static_cast<unsigned int>(t / grid.threads);
       threadIdx.x = static_cast<unsigned int>(t % grid.threads);
       kernel(args...);
+    }
+  }
+
+  template <typename... Params, typename... Args>
+  void run_blocks(Grid grid, void (*kernel)(Params...), Args... args) const {
+    std::vector<int64_t> blocks(grid.blocks);
+    for (size_t b = 0; b < blocks.size(); ++b) blocks[b] = static_cast<int64_t>(b);
+    std::mt19937_64 random(seed);
+    std::shuffle(blocks.begin(), blocks.end(), random);
+    std::vector<unsigned char> shared(std::max<int64_t>(grid.shared_bytes, 1));
+    for (const int64_t b : blocks) {
+      std::memset(shared.data(), 0xff, shared.size());  // NaN in float32 and float64
+      emulated_shared_memory = shared.data();
+      std::barrier<> barrier(grid.threads);
+      std::vector<std::thread> threads;
+      for (int64_t t = 0; t < grid.threads; ++t) {
+        threads.emplace_back([&, t] {
+          gridDim.x = static_cast<unsigned int>(grid.blocks);
+          blockDim.x = static_cast<unsigned int>(grid.threads);
+          blockIdx.x = static_cast<unsigned int>(b);
+          threadIdx.x = static_cast<unsigned int>(t);
+          emulated_block_barrier = &barrier;
+          kernel(args...);
+          barrier.arrive_and_drop();  // an exited thread no longer holds the others at a barrier
+        });
+      }
+      for (auto& thread : threads) thread.join();
     }
   }
 };

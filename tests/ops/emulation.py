@@ -37,7 +37,7 @@ def load():
         # -O1: the emulation runs small cases, so build time matters more than speed
         cpp_extension.load(
             name=name, sources=[str(s) for s in SOURCES], extra_include_paths=[str(extension.SOURCE_DIR)],
-            extra_cflags=["-O1"], build_directory=str(build_dir), is_python_module=False, with_cuda=False,
+            extra_cflags=["-O1", "-pthread"], extra_ldflags=["-pthread"], build_directory=str(build_dir), is_python_module=False, with_cuda=False,
         )
     if not hasattr(torch.ops.nequip_ops_emulated, "conv_contract"):
         torch.ops.load_library(str(library))

@@ -177,7 +177,7 @@ def test_limits_are_one_line_errors(emulated, float64_default):
     _, args, rows, cols = _first_conv_call()
     conv = emulated.conv_contract
     # 40 edges x 84 (path, channel) items
-    with pytest.raises(RuntimeError, match=r"3360 work items need 14 blocks of 256 threads, more than the emulated grid limit of 2; split"):
+    with pytest.raises(RuntimeError, match=r"14 blocks of 256 threads exceed the emulated grid limit of 2 blocks; split"):
         conv(*args, 3, rows, cols, 0, False, 90, 2)
     with pytest.raises(RuntimeError, match=r"float64 on this GPU needs compute capability 6.0 .* use float32, or torch.use_deterministic"):
         conv(*args, 3, rows, cols, 0, False, 52)

@@ -211,7 +211,7 @@ namespace nequip_ops {{
 struct ChevronLaunch {{
   template <typename... Params, typename... Args>
   void operator()(Grid grid, void (*kernel)(Params...), Args... args) const {{
-    kernel<<<static_cast<unsigned int>(grid.blocks), static_cast<unsigned int>(grid.threads)>>>(args...);
+    kernel<<<static_cast<unsigned int>(grid.blocks), static_cast<unsigned int>(grid.threads), grid.shared_bytes>>>(args...);
   }}
 }};
 template at::Tensor conv_launch(const ChevronLaunch&, {arguments});
