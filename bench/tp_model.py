@@ -19,6 +19,8 @@ Model (per edge, one call of one operator; s = bytes per scalar):
   nonzeros each thread reads, the atomics (one per element of its block, per edge, on the node
   slots), and the `locate` steps (binary search, log2 of the path count; the linear search before
   it took the path index, on average P/2).
+- staged kernel (deterministic x / out slots of the convolution): one block per atom and 128 units
+  reads each path's nonzeros once per edge to form M_p in shared memory.
 """
 
 import argparse
@@ -54,6 +56,7 @@ class Cost:
     flops: float = 0.0
     loaded: float = 0.0  # operand bytes per edge loaded by the scatter kernels' threads (L1/L2)
     cg_loaded: float = 0.0  # Clebsch-Gordan bytes per edge read by those threads (int64 i, j, k + value)
+    staged_cg: float = 0.0  # the same for the staged kernel: each block forms every M_p once per edge
     atomics: float = 0.0  # per edge
     threads: float = 0.0  # per edge
     locate_steps: float = 0.0  # per thread, averaged
@@ -106,6 +109,9 @@ def conv_cost(module, slot: str, neighbors: float, s: int) -> Cost:
         cost.threads += p.mul
         cost.locate_steps += p.mul * steps
     cost.locate_steps /= max(cost.threads, 1)
+    # staged kernel (x and out): ceil(units / 128) blocks per row, each reading every nonzero once per edge
+    chunks = math.ceil(module.weight_numel / 128)
+    cost.staged_cg = chunks * sum(_nonzeros(p) for p in paths) * (24 + s) if slot in ("out", "x") else float("nan")
     return cost
 
 
@@ -113,6 +119,7 @@ def channelwise_cost(module, slot: str, neighbors: float, s: int) -> Cost:
     d1, d2, d_out = module.irreps_in1.dim, module.irreps_in2.dim, module.out_dim
     cost = Cost()
     cost.compulsory = s * (d1 + d_out + d2 / neighbors) + 8
+    cost.staged_cg = float("nan")  # no staged kernel for the channel-wise product
     steps = math.log2(max(len(module.paths), 1)) + 1
     for p in module.paths:
         a, b, c, nnz = 2 * p.l1 + 1, 2 * p.l2 + 1, 2 * p.l_out + 1, _nonzeros(p)
@@ -152,8 +159,9 @@ def table(dtype: str) -> List[str]:
         f"{dtype}; per edge, all layers of the model summed; bound = max(bytes / bandwidth, FLOPs / peak) per 10^6 edges",
         "",
         "| model | neighbours | operator | open slot | compulsory B/edge | FLOP/edge | FLOP/B | bound H100 µs | bound H200 µs "
-        "| scatter: operand B/edge loaded | loaded / compulsory | CG B/edge loaded | atomics/edge | locate steps |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scatter: operand B/edge loaded | loaded / compulsory | CG B/edge loaded | atomics/edge | locate steps "
+        "| staged: CG B/edge loaded |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, (config, override, neighbors) in MODELS.items():
         for op, slots in model_costs(config, override, neighbors, dtype).items():
@@ -162,7 +170,8 @@ def table(dtype: str) -> List[str]:
                 lines.append(
                     f"| {label} | {neighbors} | {op} | {slot} | {c.compulsory:.0f} | {c.flops:.0f} | "
                     f"{c.flops / c.compulsory:.1f} | {h100:.0f} | {h200:.0f} | {c.loaded:.0f} | "
-                    f"{c.loaded / c.compulsory:.1f}x | {c.cg_loaded:.0f} | {c.atomics:.0f} | {c.locate_steps:.1f} |"
+                    f"{c.loaded / c.compulsory:.1f}x | {c.cg_loaded:.0f} | {c.atomics:.0f} | {c.locate_steps:.1f} | "
+                    f"{'-' if math.isnan(c.staged_cg) else f'{c.staged_cg:.0f}'} |"
                 )
     return lines
 

@@ -200,9 +200,10 @@ __device__ inline T* shared_memory() {
 #endif
 
 // Where the M_p (d1 x d3 each) lie in shared memory: M_p at m_start[p]; its rows (p, i) are numbered
-// from row_start[p]. Both [P + 1], the last entry the total.
+// from row_start[p] (both [P + 1], the last entry the total); the nonzeros of row r (those with index
+// i) are [row_nonzeros[2 r], row_nonzeros[2 r + 1]).
 struct Staging {
-  const int64_t *m_start, *row_start;
+  const int64_t *m_start, *row_start, *row_nonzeros;
   int64_t num_paths;
 };
 
@@ -230,8 +231,8 @@ __global__ void conv_staged_kernel(ConvArgs<scalar_t> a, RowEdges rows, Units un
       scalar_t* Mi = M + staging.m_start[p] + i * d3;
       for (int64_t k = 0; k < d3; ++k) Mi[k] = 0;
       const scalar_t* she = a.sh + e * a.sh_cols + path[IN2_START];
-      for (int64_t z = path[CG_BEGIN]; z < path[CG_END]; ++z)
-        if (a.cg_index[3 * z] == i) Mi[a.cg_index[3 * z + 2]] += a.cg_value[z] * she[a.cg_index[3 * z + 1]];
+      for (int64_t z = staging.row_nonzeros[2 * r]; z < staging.row_nonzeros[2 * r + 1]; ++z)
+        Mi[a.cg_index[3 * z + 2]] += a.cg_value[z] * she[a.cg_index[3 * z + 1]];
     }
     __syncthreads();
     // phase 2: each unit's (path, channel) blocks through M_p

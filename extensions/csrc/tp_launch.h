@@ -118,22 +118,40 @@ inline int64_t items_per_edge(const at::Tensor& host_paths) {
   return last[WEIGHT_START] + last[MUL];
 }
 
-// The staged kernel's layout of the M_p in shared memory (Staging), on `device`, and its size in scalars.
+// The staged kernel's layout of the M_p in shared memory (Staging) on `device`, and its size in
+// scalars; `usable` is false when some path's nonzeros are not grouped by their first index i (the
+// order path_tables gives, row-major), which the kernel's per-row ranges need.
 struct StagingTables {
-  at::Tensor m_start, row_start;
+  at::Tensor m_start, row_start, row_nonzeros;
   int64_t scalars;
+  bool usable;
 
-  Staging args() const { return {m_start.data_ptr<int64_t>(), row_start.data_ptr<int64_t>(), m_start.size(0) - 1}; }
+  Staging args() const {
+    return {m_start.data_ptr<int64_t>(), row_start.data_ptr<int64_t>(), row_nonzeros.data_ptr<int64_t>(),
+            m_start.size(0) - 1};
+  }
 };
 
-inline StagingTables staging_tables(const at::Tensor& host_paths, const at::Device& device) {
+inline StagingTables staging_tables(const at::Tensor& host_paths, const at::Tensor& cg_index, const at::Device& device) {
+  const at::Tensor host_cg = cg_index.to(at::kCPU).contiguous();
+  const int64_t* cg = host_cg.data_ptr<int64_t>();
   const int64_t* p = host_paths.data_ptr<int64_t>();
-  std::vector<int64_t> m_start{0}, row_start{0};
+  std::vector<int64_t> m_start{0}, row_start{0}, row_nonzeros;
+  bool usable = true;
   for (int64_t r = 0; r < host_paths.size(0); ++r, p += PATH_COLUMNS) {
-    m_start.push_back(m_start.back() + (2 * p[L1] + 1) * (2 * p[L_OUT] + 1));
-    row_start.push_back(row_start.back() + 2 * p[L1] + 1);
+    const int64_t d1 = 2 * p[L1] + 1;
+    m_start.push_back(m_start.back() + d1 * (2 * p[L_OUT] + 1));
+    row_start.push_back(row_start.back() + d1);
+    int64_t z = p[CG_BEGIN];
+    for (int64_t i = 0; i < d1; ++i) {
+      row_nonzeros.push_back(z);
+      while (z < p[CG_END] && cg[3 * z] == i) ++z;
+      row_nonzeros.push_back(z);
+    }
+    usable = usable && z == p[CG_END];
   }
-  return {at::tensor(m_start, at::kLong).to(device), at::tensor(row_start, at::kLong).to(device), m_start.back()};
+  auto to_device = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
+  return {to_device(m_start), to_device(row_start), to_device(row_nonzeros), m_start.back(), usable};
 }
 
 inline int64_t cols_of(const at::Tensor& t) { return t.defined() ? t.size(1) : int64_t(0); }
@@ -147,7 +165,8 @@ const scalar_t* pointer_or_null(const at::Tensor& t) {
 
 // conv_contract on the device of its features, argument shapes, dtypes and devices already checked
 // (check_conv_args). The scatter kernel; when options.deterministic, the staged kernel for the node
-// slots (x, out) where its M_p fit in shared memory, else the owner kernel.
+// slots (x, out) where its M_p fit in shared memory (and the nonzeros come row-major, as
+// path_tables makes them), else the owner kernel.
 template <typename Launch>
 at::Tensor conv_launch(const Launch& launch, const LaunchOptions& options, const at::Tensor& x_,
                        const at::Tensor& sh_, const at::Tensor& weight_, const at::Tensor& y_,
@@ -191,9 +210,9 @@ at::Tensor conv_launch(const Launch& launch, const LaunchOptions& options, const
     const RowEdges row_edges{node_rows ? grouped.row_start.data_ptr<int64_t>() : nullptr,
                              node_rows ? grouped.order.data_ptr<int64_t>() : nullptr};
     if (node_rows) {
-      const StagingTables staging = staging_tables(host, like.device());
+      const StagingTables staging = staging_tables(host, cg_index_, like.device());
       const Grid grid = staged_grid(rows, units.per_row, staging.scalars * static_cast<int64_t>(sizeof(scalar_t)));
-      if (grid.shared_bytes <= kMaxSharedBytes) {
+      if (staging.usable && grid.shared_bytes <= kMaxSharedBytes) {
         check_grid(grid, options, op);
         if (grid.blocks > 0)
           launch(grid, &conv_staged_kernel<scalar_t>, args, row_edges, units.args(), staging.args(),

@@ -144,6 +144,18 @@ def test_owner_kernels_are_deterministic(emulated, operator, float64_default):
             assert torch.equal(on_gpu, _run_cuda(operator, args, open, rows, cols, True)), open
 
 
+def test_nonzeros_in_any_order(emulated, float64_default):
+    """The staged kernel needs each path's nonzeros grouped by their first index (path_tables' order);
+    a table in another order takes the owner kernel and gives the same numbers."""
+    for open, args, rows, cols in _calls("conv_contract", CONV_LAYOUTS["mixed"], _graphs(5)[0], torch.float64, 5):
+        *head, paths, cg_index, cg_value = args
+        expected = torch.ops.nequip_ops.conv_contract(*args, open, rows, cols)
+        order = torch.cat([torch.arange(b, e).flip(0) for b, e in paths[:, 8:10].tolist()])  # CG_BEGIN, CG_END
+        shuffled = (*head, paths, cg_index[order], cg_value[order])
+        got = emulated.conv_contract(*shuffled, open, rows, cols, 5, True)
+        assert relative_error(got, expected) < 1e-12, open
+
+
 def test_index_arithmetic_beyond_int32(emulated):
     """locate, find_row and the grid at item numbers and table entries no test tensor could reach."""
     assert emulated.item_grid(2**40 + 1) == [2**32 + 1, 256]
