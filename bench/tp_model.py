@@ -19,8 +19,8 @@ Model (per edge, one call of one operator; s = bytes per scalar):
   nonzeros each thread reads, the atomics (one per element of its block, per edge, on the node
   slots), and the `locate` steps (binary search, log2 of the path count; the linear search before
   it took the path index, on average P/2).
-- staged kernel (deterministic x / out slots of the convolution): one block per atom and 128 units
-  reads each path's nonzeros once per edge to form M_p in shared memory.
+- staged kernel (deterministic x / out slots of the convolution): a block per atom and 128 units
+  reads the nonzeros of its units' paths once per edge to form their M_p in shared memory.
 """
 
 import argparse
@@ -109,9 +109,14 @@ def conv_cost(module, slot: str, neighbors: float, s: int) -> Cost:
         cost.threads += p.mul
         cost.locate_steps += p.mul * steps
     cost.locate_steps /= max(cost.threads, 1)
-    # staged kernel (x and out): ceil(units / 128) blocks per row, each reading every nonzero once per edge
-    chunks = math.ceil(module.weight_numel / 128)
-    cost.staged_cg = chunks * sum(_nonzeros(p) for p in paths) * (24 + s) if slot in ("out", "x") else float("nan")
+    # staged kernel (x and out): blocks of 128 units (path-major, as the out slot's), each forming the M_p
+    # of the paths its units belong to, reading their nonzeros once per edge
+    staged, first = 0, 0
+    for p in paths:
+        chunks = (first + p.mul - 1) // 128 - first // 128 + 1  # blocks this path's units fall into
+        staged += chunks * _nonzeros(p)
+        first += p.mul
+    cost.staged_cg = staged * (24 + s) if slot in ("out", "x") else float("nan")
     return cost
 
 

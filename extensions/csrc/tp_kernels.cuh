@@ -201,9 +201,10 @@ __device__ inline T* shared_memory() {
 
 // Where the M_p (d1 x d3 each) lie in shared memory: M_p at m_start[p]; its rows (p, i) are numbered
 // from row_start[p] (both [P + 1], the last entry the total); the nonzeros of row r (those with index
-// i) are [row_nonzeros[2 r], row_nonzeros[2 r + 1]).
+// i) are [row_nonzeros[2 r], row_nonzeros[2 r + 1]). The units of chunk c use only the M rows
+// [chunk_rows[2 c], chunk_rows[2 c + 1]), the only ones its block forms.
 struct Staging {
-  const int64_t *m_start, *row_start, *row_nonzeros;
+  const int64_t *m_start, *row_start, *row_nonzeros, *chunk_rows;
   int64_t num_paths;
 };
 
@@ -214,8 +215,8 @@ template <typename scalar_t>
 __global__ void conv_staged_kernel(ConvArgs<scalar_t> a, RowEdges rows, Units units, Staging staging,
                                    scalar_t* result, int64_t result_cols) {
   scalar_t* M = shared_memory<scalar_t>();
-  const int64_t chunks = (units.per_row + blockDim.x - 1) / blockDim.x;
-  const int64_t row = blockIdx.x / chunks, q = (blockIdx.x % chunks) * blockDim.x + threadIdx.x;
+  const int64_t chunks = (units.per_row + blockDim.x - 1) / blockDim.x, chunk = blockIdx.x % chunks;
+  const int64_t row = blockIdx.x / chunks, q = chunk * blockDim.x + threadIdx.x;
   const bool active = q < units.per_row;
   const int64_t* g = active ? units.table + find_row(units.table, UNIT_COLUMNS, UNIT_START, units.groups, q) * UNIT_COLUMNS
                             : nullptr;
@@ -224,7 +225,7 @@ __global__ void conv_staged_kernel(ConvArgs<scalar_t> a, RowEdges rows, Units un
   for (int64_t n = rows.begin(row); n < rows.end(row); ++n) {
     const int64_t e = rows.edge(n);
     // phase 1: thread r forms rows (p, i) r, r + blockDim, ... of the M_p: M_p[i, :] = sum_j C_p[i,j,:] sh[e,j]
-    for (int64_t r = threadIdx.x; r < staging.row_start[staging.num_paths]; r += blockDim.x) {
+    for (int64_t r = staging.chunk_rows[2 * chunk] + threadIdx.x; r < staging.chunk_rows[2 * chunk + 1]; r += blockDim.x) {
       const int64_t p = find_row(staging.row_start, 1, 0, staging.num_paths, r);
       const int64_t* path = a.paths + p * PATH_COLUMNS;
       const int64_t i = r - staging.row_start[p], d3 = 2 * path[L_OUT] + 1;

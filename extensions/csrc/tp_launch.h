@@ -80,6 +80,7 @@ inline Grouped group_by_row(const at::Tensor& destination, int64_t rows) {
 struct UnitTable {
   at::Tensor table, group_paths;
   int64_t per_row;
+  std::vector<int64_t> host_table, host_group_paths;
 
   Units args() const { return {table.data_ptr<int64_t>(), group_paths.data_ptr<int64_t>(), table.size(0), per_row}; }
 };
@@ -108,7 +109,7 @@ UnitTable unit_table(const at::Tensor& host_paths, bool summed, BlockOf block_of
   auto to_tensor = [&](const std::vector<int64_t>& v, int64_t columns) {
     return at::tensor(v, at::kLong).reshape({-1, columns}).to(device);
   };
-  return {to_tensor(table, UNIT_COLUMNS), to_tensor(group_paths, 1), start};
+  return {to_tensor(table, UNIT_COLUMNS), to_tensor(group_paths, 1), start, table, group_paths};
 }
 
 // Work items per edge of the scatter kernels: one per (path, channel), numbered by WEIGHT_START.
@@ -122,17 +123,20 @@ inline int64_t items_per_edge(const at::Tensor& host_paths) {
 // scalars; `usable` is false when some path's nonzeros are not grouped by their first index i (the
 // order path_tables gives, row-major), which the kernel's per-row ranges need.
 struct StagingTables {
-  at::Tensor m_start, row_start, row_nonzeros;
+  at::Tensor m_start, row_start, row_nonzeros, chunk_rows;
   int64_t scalars;
   bool usable;
 
   Staging args() const {
     return {m_start.data_ptr<int64_t>(), row_start.data_ptr<int64_t>(), row_nonzeros.data_ptr<int64_t>(),
-            m_start.size(0) - 1};
+            chunk_rows.data_ptr<int64_t>(), m_start.size(0) - 1};
   }
 };
 
-inline StagingTables staging_tables(const at::Tensor& host_paths, const at::Tensor& cg_index, const at::Device& device) {
+// `units` on the host: chunk c of kStagedThreads units needs the M rows of the paths of its groups.
+inline StagingTables staging_tables(const at::Tensor& host_paths, const at::Tensor& cg_index,
+                                    const std::vector<int64_t>& units, const std::vector<int64_t>& group_paths,
+                                    int64_t per_row, const at::Device& device) {
   const at::Tensor host_cg = cg_index.to(at::kCPU).contiguous();
   const int64_t* cg = host_cg.data_ptr<int64_t>();
   const int64_t* p = host_paths.data_ptr<int64_t>();
@@ -150,8 +154,23 @@ inline StagingTables staging_tables(const at::Tensor& host_paths, const at::Tens
     }
     usable = usable && z == p[CG_END];
   }
+  std::vector<int64_t> chunk_rows;
+  for (int64_t first = 0; first < per_row; first += kStagedThreads) {
+    int64_t lo = row_start.back(), hi = 0;
+    for (size_t g = 0; g < units.size() / UNIT_COLUMNS; ++g) {
+      const int64_t* unit = units.data() + g * UNIT_COLUMNS;
+      if (unit[UNIT_START] >= first + kStagedThreads || unit[UNIT_START] + unit[UNIT_COUNT] <= first) continue;
+      for (int64_t gp = unit[UNIT_PATH_BEGIN]; gp < unit[UNIT_PATH_END]; ++gp) {
+        lo = std::min(lo, row_start[group_paths[gp]]);
+        hi = std::max(hi, row_start[group_paths[gp] + 1]);
+      }
+    }
+    chunk_rows.insert(chunk_rows.end(), {lo, std::max(lo, hi)});
+  }
+  if (chunk_rows.empty()) chunk_rows = {0, 0};
   auto to_device = [&](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
-  return {to_device(m_start), to_device(row_start), to_device(row_nonzeros), m_start.back(), usable};
+  return {to_device(m_start), to_device(row_start), to_device(row_nonzeros), to_device(chunk_rows), m_start.back(),
+          usable};
 }
 
 inline int64_t cols_of(const at::Tensor& t) { return t.defined() ? t.size(1) : int64_t(0); }
@@ -210,7 +229,8 @@ at::Tensor conv_launch(const Launch& launch, const LaunchOptions& options, const
     const RowEdges row_edges{node_rows ? grouped.row_start.data_ptr<int64_t>() : nullptr,
                              node_rows ? grouped.order.data_ptr<int64_t>() : nullptr};
     if (node_rows) {
-      const StagingTables staging = staging_tables(host, cg_index_, like.device());
+      const StagingTables staging =
+          staging_tables(host, cg_index_, units.host_table, units.host_group_paths, units.per_row, like.device());
       const Grid grid = staged_grid(rows, units.per_row, staging.scalars * static_cast<int64_t>(sizeof(scalar_t)));
       if (staging.usable && grid.shared_bytes <= kMaxSharedBytes) {
         check_grid(grid, options, op);
