@@ -9,15 +9,20 @@ a synthetic graph of ``--atoms`` atoms with ``--neighbors`` edges per atom. Thre
 ``fwd`` (the product), ``fwd+bwd`` (gradients of all inputs), ``2nd`` (forward, gradients with
 create_graph, then the gradient of their squared norm: what force training does). Times are the
 minimum over ``--repeats`` calls; the ratio is reference / extension (higher is better).
+``--deterministic`` runs under ``torch.use_deterministic_algorithms(True)`` (the GPU's owner kernels,
+no atomics); ``--gpu H100|H200`` adds the bound of the performance model (bench/tp_model.py) for
+``fwd`` and ``fwd+bwd``.
 """
 
 import argparse
 import os
+import sys
 import time
 
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tp_model
 CONFIGS = ("tutorial.yaml", "nequip.yaml", "allegro_tutorial.yaml", "allegro.yaml")
 
 
@@ -136,6 +141,22 @@ def best_time(fn, repeats: int, device) -> float:
     return min(times)
 
 
+def model_bound(module, workload: str, atoms: int, neighbors: int, dtype: str, gpu: str):
+    """Seconds the performance model (bench/tp_model.py) allows for a workload (None for ``2nd``,
+    whose operator calls depend on the autograd graph)."""
+    import tp_model
+
+    from nequip.ops import ConvolutionTP
+
+    conv = isinstance(module, ConvolutionTP)
+    cost = tp_model.conv_cost if conv else tp_model.channelwise_cost
+    slots = {"fwd": ["out"], "fwd+bwd": ["out", "x", "sh", "weight"] if conv else ["out", "x1", "x2"]}.get(workload)
+    if slots is None:
+        return None
+    edges = atoms * neighbors
+    return sum(tp_model.bound_seconds(cost(module, s, neighbors, tp_model.SIZE[dtype]), edges, gpu, dtype) for s in slots)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
@@ -145,13 +166,17 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--e3nn", action="store_true", help="add e3nn's TensorProduct as a third column")
+    parser.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
+    parser.add_argument("--gpu", choices=["H100", "H200"], help="add the performance model's bound for this GPU")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
+    torch.use_deterministic_algorithms(args.deterministic)
     print(f"# {args.atoms} atoms x {args.neighbors} neighbors, {args.dtype}, {args.device}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, deterministic {args.deterministic}")
     e3nn_head = (" e3nn ms | speed-up vs e3nn |", "---|---|") if args.e3nn else ("", "")
-    print("| config | product | workload | reference ms | extension ms | speed-up |" + e3nn_head[0])
-    print("|---|---|---|---|---|---|" + e3nn_head[1])
+    model_head = (f" model bound {args.gpu} µs | extension / bound |", "---|---|") if args.gpu else ("", "")
+    print("| config | product | workload | reference ms | extension ms | speed-up |" + e3nn_head[0] + model_head[0])
+    print("|---|---|---|---|---|---|" + e3nn_head[1] + model_head[1])
     for name in args.configs:
         found = largest_tp(name)
         ref, ext = (twin(found, b).to(device=args.device, dtype=dtype) for b in ("reference", "extension"))
@@ -165,6 +190,9 @@ def main():
             row = f"| {name} | {label} | {workload} | {t['ref'] * 1e3:.2f} | {t['ext'] * 1e3:.2f} | {t['ref'] / t['ext']:.1f}x |"
             if args.e3nn:
                 row += f" {t['e3nn'] * 1e3:.2f} | {t['e3nn'] / t['ext']:.1f}x |"
+            if args.gpu:
+                bound = model_bound(found, workload, args.atoms, args.neighbors, args.dtype, args.gpu)
+                row += f" {bound * 1e6:.1f} | {t['ext'] / bound:.1f}x |" if bound else " - | - |"
             print(row, flush=True)
 
 

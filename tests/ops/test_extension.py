@@ -196,29 +196,35 @@ def test_model_export_holds_the_operators(float64_default):
 
 
 def test_cuda_sources_compile_with_nvcc(tmp_path):
-    """The kernels always (both dtypes instantiated); the launchers too where torch ships its CUDA
-    headers (a CUDA build of torch: the JIT build on a GPU machine compiles them anyway)."""
+    """The kernels and their shared launcher (tp_launch.h, both dtypes, every kernel, launched with
+    <<<>>> through kernel pointers as tp_ops_cuda.cu does) always; tp_ops_cuda.cu itself where torch
+    ships its CUDA headers (a CUDA build of torch: the JIT build on a GPU machine compiles it anyway)."""
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc not found: the CUDA sources are compiled only where the CUDA toolkit is installed")
     from torch.utils.cpp_extension import include_paths
 
-    instantiate = tmp_path / "kernels.cu"
-    instantiate.write_text(f'#include "{extension.SOURCE_DIR / "tp_kernels.cuh"}"\n' + "".join(
-        f"template __global__ void nequip_ops::{kernel}<{t}>({args});\n"
-        for t in ("float", "double")
-        for kernel, args in (
-            ("conv_kernel", ", ".join([f"const {t}*"] * 4 + ["const int64_t*"] * 3 + ["int64_t", "const int64_t*", f"const {t}*"] + ["int64_t"] * 7 + [f"{t}*", "int64_t"])),
-            ("channelwise_kernel", ", ".join([f"const {t}*"] * 3 + ["const int64_t*"] * 2 + ["int64_t", "const int64_t*", f"const {t}*"] + ["int64_t"] * 6 + [f"{t}*", "int64_t"])),
-        )
-    ))
-    sources = [instantiate]
+    launch = tmp_path / "launch.cu"
+    arguments = "const LaunchOptions&, " + ", ".join(["const at::Tensor&"] * 9) + ", int64_t, int64_t, int64_t"
+    launch.write_text(f"""#include "tp_launch.h"
+namespace nequip_ops {{
+struct ChevronLaunch {{
+  template <typename... Params, typename... Args>
+  void operator()(Grid grid, void (*kernel)(Params...), Args... args) const {{
+    kernel<<<static_cast<unsigned int>(grid.blocks), static_cast<unsigned int>(grid.threads), grid.shared_bytes>>>(args...);
+  }}
+}};
+template at::Tensor conv_launch(const ChevronLaunch&, {arguments});
+template at::Tensor channelwise_launch(const ChevronLaunch&, {arguments.replace("const at::Tensor&, ", "", 2)});
+}}
+""")
+    sources = [launch]
     torch_includes = include_paths()
     if any(os.path.exists(os.path.join(p, "c10", "cuda", "impl", "cuda_cmake_macros.h")) for p in torch_includes):
         sources.append(extension.SOURCE_DIR / extension.CUDA_SOURCES[0])
-    includes = [f"-I{p}" for p in torch_includes] + [f"-I{sysconfig.get_paths()['include']}"]
+    includes = [f"-I{p}" for p in [extension.SOURCE_DIR, *torch_includes, sysconfig.get_paths()["include"]]]
     for source in sources:
-        command = [nvcc, "-c", "-std=c++17", "-arch=sm_80", "-O3", "-Xcompiler", "-fPIC", *includes, str(source),
+        command = [nvcc, "-c", "-std=c++20", "-arch=sm_80", "-O1", "-Xcompiler", "-fPIC", *includes, str(source),
                    "-o", str(tmp_path / f"{source.stem}.o")]
         result = subprocess.run(command, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-4000:]
