@@ -87,7 +87,7 @@ void keep_freed_memory()
 
 PairNequIP::PairNequIP(LAMMPS *lmp) :
     Pair(lmp), style_kind("nequip"), r_max(0.0), num_layers(1), dtype(torch::kFloat64),
-    device(torch::kCPU)
+    device(torch::kCPU), per_layer(false)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -297,6 +297,8 @@ void PairNequIP::load_model(const std::string &path)
                device.str(), e.what());
   }
 
+  load_layer_programs(meta);
+
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "{} model {}: r_max {}, {} layer(s), types [{}], {}, device {}, "
@@ -319,7 +321,9 @@ void PairNequIP::init_style()
                           "eV and Angstrom = LAMMPS units metal), but the units here are '{}'",
                    style_kind, update->unit_style);
 
-  // message passing: each owned atom's energy depends on atoms up to num_layers * r_max away
+  // whole_graph message passing: each owned atom's energy depends on atoms up to num_layers * r_max
+  // away; per_layer needs only r_max (ghost features come from their owners between layers)
+  ghostneigh = (style_kind == "nequip" && !per_layer) ? 1 : 0;
   if (ghostneigh) {
     if (comm->mode != Comm::SINGLE)
       error->all(FLERR, "Pair style nequip requires comm_modify mode single");
@@ -354,6 +358,10 @@ double PairNequIP::init_one(int i, int j)
 void PairNequIP::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  if (per_layer) {    // every rank takes part in the ghost exchanges, also without atoms
+    compute_per_layer(eflag, vflag);
+    return;
+  }
   if (list->inum == 0) return;    // energy counts only owned atoms: nothing to add here
   compute_model(eflag, vflag);
 }

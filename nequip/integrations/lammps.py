@@ -31,7 +31,7 @@ from pathlib import Path
 PLUGIN_NAME = "nequipplugin.so"
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cpp"
 OPS_SOURCE_DIR = Path(__file__).resolve().parents[2] / "extensions" / "csrc"
-_SOURCES = ("CMakeLists.txt", "lammpsplugin.h", "pair_nequip.h", "pair_nequip.cpp", "nequip_plugin.cpp")
+_SOURCES = ("CMakeLists.txt", "lammpsplugin.h", "pair_nequip.h", "pair_nequip.cpp", "pair_nequip_layers.cpp", "nequip_plugin.cpp")
 
 
 def _version(dist: str) -> str:
