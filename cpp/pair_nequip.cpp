@@ -86,7 +86,8 @@ void keep_freed_memory()
 // nequip/export/digest.py, each "key=value\n" (a missing field is an empty value)
 const char *const DIGEST_FIELDS[] = {"model_kind", "r_max",  "type_names",        "num_layers",
                                      "target",     "dtype",  "device",            "framework_version",
-                                     "input_keys", "output_keys", "ops_library"};
+                                     "input_keys", "output_keys", "ops_library",
+                                     "lammps_scheme", "feature_sizes"};
 
 std::string metadata_digest(const std::unordered_map<std::string, std::string> &meta)
 {
@@ -108,7 +109,7 @@ constexpr double MIN_DISTANCE = 0.1;
 
 PairNequIP::PairNequIP(LAMMPS *lmp) :
     Pair(lmp), style_kind("nequip"), r_max(0.0), num_layers(1), dtype(torch::kFloat64),
-    device(torch::kCPU)
+    device(torch::kCPU), per_layer(false)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -320,6 +321,8 @@ void PairNequIP::load_model(const std::string &path)
                device.str(), e.what());
   }
 
+  load_layer_programs(meta);
+
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "{} model {}: r_max {}, {} layer(s), types [{}], {}, device {}, "
@@ -363,7 +366,9 @@ void PairNequIP::init_style()
                       "model), but the units here are '{}': use 'units metal'",
                style_kind, update->unit_style);
 
-  // message passing: each owned atom's energy depends on atoms up to num_layers * r_max away
+  // whole_graph message passing: each owned atom's energy depends on atoms up to num_layers * r_max
+  // away; per_layer needs only r_max (ghost features come from their owners between layers)
+  ghostneigh = (style_kind == "nequip" && !per_layer) ? 1 : 0;
   if (ghostneigh) {
     if (comm->mode != Comm::SINGLE)
       error->all(FLERR, "Pair style nequip requires comm_modify mode single");
@@ -398,6 +403,10 @@ double PairNequIP::init_one(int i, int j)
 void PairNequIP::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  if (per_layer) {    // every rank takes part in the ghost exchanges, also without atoms
+    compute_per_layer(eflag, vflag);
+    return;
+  }
   if (list->inum == 0) return;    // energy counts only owned atoms: nothing to add here
   compute_model(eflag, vflag);
 }

@@ -34,6 +34,12 @@ class PairNequIP : public Pair {
   void init_style() override;
   double init_one(int, int) override;
 
+  // per-layer scheme: ghost node features forward, their gradients back (pair_nequip_layers.cpp)
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
+
  protected:
   // "nequip" (message passing: ghost shell num_layers * r_max, edges among ghosts too) or
   // "allegro" (strictly local: ghost shell r_max, edges of owned centers only).
@@ -57,6 +63,23 @@ class PairNequIP : public Pair {
   void check_min_distance(const std::vector<int64_t> &centers,
                           const std::vector<int64_t> &neighbors);
   void compute_model(int eflag, int vflag);
+
+  // lammps_scheme = per_layer (pair_nequip_layers.cpp): the model runs on owned atoms with a ghost
+  // shell of r_max; LAMMPS fills ghost features between layers and sums their gradients back.
+  // Packages without the key (whole_graph) run compute_model on a num_layers * r_max shell.
+  bool per_layer;
+  std::vector<int64_t> feature_sizes;    // F_0 .. F_L
+  std::vector<std::unique_ptr<torch::inductor::AOTIModelPackageLoader>> layer_programs, vjp_programs;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> readout_program;
+  torch::Tensor comm_features;    // [nall, F] on the host: what (un)pack_*_comm read and write
+
+  void load_layer_programs(const std::unordered_map<std::string, std::string> &meta);
+  void compute_per_layer(int eflag, int vflag);
+  torch::Tensor exchange_ghosts(const torch::Tensor &features);
+  torch::Tensor gather_ghost_gradients(const torch::Tensor &grad);
+  std::vector<torch::Tensor> run_program(torch::inductor::AOTIModelPackageLoader &program,
+                                         const std::string &name, std::vector<torch::Tensor> inputs,
+                                         size_t num_outputs);
 };
 
 class PairAllegro : public PairNequIP {

@@ -81,7 +81,10 @@ def _uses_ops(program) -> bool:
     )
 
 
-def pt2_metadata(spec: Dict[str, Any], target: str, device: str, uses_ops: bool) -> Dict[str, str]:
+def pt2_metadata(
+    spec: Dict[str, Any], target: str, device: str, uses_ops: bool, **overrides: str
+) -> Dict[str, str]:
+    """The metadata a package records (``overrides`` replace or add entries), with their digest."""
     inputs, outputs = TARGETS[target]
     meta = {
         MODEL_KIND_KEY: str(spec["kind"]),
@@ -95,31 +98,81 @@ def pt2_metadata(spec: Dict[str, Any], target: str, device: str, uses_ops: bool)
         "input_keys": ",".join(inputs),
         "output_keys": ",".join(outputs),
         OPS_LIBRARY_KEY: OPS_NAMESPACE if uses_ops else "",
+        **overrides,
     }
     return {**meta, DIGEST_KEY: metadata_digest(meta)}
 
 
+# how a `lammps`-target NequIP package exchanges ghost atoms (the plugin reads it; absent = whole_graph):
+#   per_layer    programs model (embedding), layer_<k>, layer_<k>_vjp, readout; ghost shell r_max;
+#                LAMMPS fills ghost features between layers and sums their gradients back (cpp/README.md)
+#   whole_graph  one program "model" on a ghost shell of num_layers x r_max (packages before per_layer)
+LAMMPS_SCHEME_KEY = "lammps_scheme"
+LAMMPS_SCHEMES = ("per_layer", "whole_graph")
+
+
 def compile_model(
-    model: torch.nn.Module, spec: Dict[str, Any], out: str, target: str = "ase", device: str = "cpu"
+    model: torch.nn.Module,
+    spec: Dict[str, Any],
+    out: str,
+    target: str = "ase",
+    device: str = "cpu",
+    lammps_scheme: str = "per_layer",
 ) -> str:
     """Compiles ``model`` for ``target`` (``ase`` | ``lammps``) on ``device`` (``cpu`` | ``cuda``) into
-    the package ``out`` (``*.nequip.pt2``); returns its path. ``out`` is written to a temporary file
-    in its folder and renamed when complete: a failed compile leaves an earlier file intact. Raises
-    ``ValueError`` on a bad target, device or file name or an unwritable folder (before compiling) and
+    the package ``out`` (``*.nequip.pt2``); returns its path. A NequIP model for ``lammps`` is
+    compiled per layer (``lammps_scheme`` ``per_layer``) unless ``whole_graph`` is asked for (the
+    earlier design, kept to compare against). ``out`` is written to a temporary file in its folder and
+    renamed when complete: a failed compile leaves an earlier file intact. Raises ``ValueError`` on a
+    bad target, device, scheme or file name or an unwritable folder (before compiling) and
     ``RuntimeError`` when CUDA is asked for but not available."""
     if not out.endswith(PT2_SUFFIX):
         raise ValueError(f"output file '{out}' must end with {PT2_SUFFIX}")
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got '{device}'")
+    if lammps_scheme not in LAMMPS_SCHEMES:
+        raise ValueError(f"lammps_scheme must be one of {LAMMPS_SCHEMES}, got '{lammps_scheme}'")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device; compile on a GPU machine")
     check_writable_folder(out)
+    if target == "lammps" and spec["kind"] == "nequip" and lammps_scheme == "per_layer":
+        return _compile_per_layer(model, spec, out, device)
     program = export_program(model, spec, target, device)
     from torch._inductor import aoti_compile_and_package
 
     metadata = pt2_metadata(spec, target, device, _uses_ops(program))
     with atomic_output(out, suffix=".pt2") as tmp:  # aoti_compile_and_package wants a .pt2 name
         aoti_compile_and_package(program, package_path=tmp, inductor_configs={"aot_inductor.metadata": metadata})
+    return out
+
+
+def _compile_per_layer(model: torch.nn.Module, spec: Dict[str, Any], out: str, device: str) -> str:
+    """The per-layer programs of nequip.export.layers in one package; the metadata is on ``model``
+    (the embedding program), with ``lammps_scheme`` = per_layer and the feature sizes F_0 .. F_L."""
+    from torch._inductor import aot_compile
+    from torch._inductor.package import package_aoti
+
+    from ..model.spec import DTYPES
+    from .layers import export_stages
+
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    programs, sizes = export_stages(model, DTYPES[spec["dtype"]], device, len(spec["type_names"]))
+    meta = pt2_metadata(
+        spec, "lammps", device, any(_uses_ops(p) for p in programs.values()),
+        **{LAMMPS_SCHEME_KEY: "per_layer", "feature_sizes": " ".join(str(s) for s in sizes),
+           "input_keys": "atom_types", "output_keys": "node_features"},
+    )
+    files = {}
+    for name, program in {"model": programs.pop("embed"), **programs}.items():
+        configs = {"aot_inductor.package": True}
+        if name == "model":
+            configs["aot_inductor.metadata"] = meta
+        args, kwargs = program.example_inputs
+        files[name] = aot_compile(program.module(check_guards=False), args, kwargs, options=configs)
+    with atomic_output(out, suffix=".pt2") as tmp:
+        package_aoti(tmp, files)
     return out
 
 

@@ -16,7 +16,7 @@ DIGEST_KEY = "spec_digest"
 # order matters: the C++ loader joins the same fields in the same order
 DIGEST_FIELDS = (
     "model_kind", "r_max", "type_names", "num_layers", "target", "dtype", "device",
-    "framework_version", "input_keys", "output_keys", "ops_library",
+    "framework_version", "input_keys", "output_keys", "ops_library", "lammps_scheme", "feature_sizes",
 )
 
 

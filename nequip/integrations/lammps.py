@@ -36,7 +36,7 @@ from ..utils.compiler import compiler_id, cxx
 PLUGIN_NAME = "nequipplugin.so"
 SOURCE_DIR = shipped_dir("cpp")
 OPS_SOURCE_DIR = shipped_dir("extensions") / "csrc"
-_SOURCES = ("CMakeLists.txt", "lammpsplugin.h", "pair_nequip.h", "pair_nequip.cpp", "nequip_plugin.cpp", "sha256.h")
+_SOURCES = ("CMakeLists.txt", "lammpsplugin.h", "pair_nequip.h", "pair_nequip.cpp", "pair_nequip_layers.cpp", "nequip_plugin.cpp", "sha256.h")
 
 
 def _version(dist: str) -> str:

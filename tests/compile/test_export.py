@@ -57,19 +57,45 @@ def _check_lammps(ref, atomic, total, forces, virial, atom_virial, num_local, ow
 
 @pytest.mark.slow
 def test_lammps_target_equals_eager(small_pt2):
-    compiled, meta = load_pt2(small_pt2("lammps"), target="lammps")
+    """The per-layer package run as the LAMMPS plugin runs it (ghost shell r_max, edges of local
+    centers, ghost rows of the features copied from their owners after each layer, ghost gradients
+    summed into owners) equals the periodic model."""
+    from torch._inductor.package import load_package
+
+    path = small_pt2("lammps")
+    _, meta = load_pt2(path, target="lammps")
     assert meta["ops_library"] == ""  # the reference backend: plain aten ops
-    assert meta["input_keys"] == "pos,atom_types,edge_index,num_local"
-    assert meta["output_keys"] == "atomic_energy,total_energy,forces,virial,atom_virial"
+    assert meta["lammps_scheme"] == "per_layer" and meta["feature_sizes"].split()[0] == "4"
     assert meta["num_layers"] == "2" and meta["model_kind"] == "nequip" and meta["dtype"] == "float64"
+    run = {name: load_package(path, name) for name in ("model", "layer_0", "layer_1", "layer_0_vjp", "layer_1_vjp", "readout")}
     atoms = cu_au_atoms(2)
     data = frame(atoms)
     ref = small_model()(dict(data))
     pos, types, edge_index, num_local, owner = with_ghosts(
-        atoms.positions, atoms.cell.array, data["atom_types"].numpy(), 3.6, 2 * 3.6
+        atoms.positions, atoms.cell.array, data["atom_types"].numpy(), 3.6, 3.6
     )
-    out = compiled(pos, types, edge_index, torch.tensor([num_local]))
-    _check_lammps(ref, *out, num_local, owner)
+    edge_index = edge_index[:, edge_index[0] < num_local]
+    vec = pos[edge_index[1]] - pos[edge_index[0]]
+    ghost = torch.arange(len(pos)) >= num_local
+    h, saved = [run["model"](types)[0]], []
+    for k in range(2):
+        out = run[f"layer_{k}"](vec, types, edge_index, h[k])
+        h.append(out[0][owner])  # forward exchange
+        saved.append(out[1:])
+    atomic, total, grad = run["readout"](h[2], types, torch.tensor([num_local]))
+    grad_vec = torch.zeros_like(vec)
+    for k in (1, 0):
+        grad_h, g = run[f"layer_{k}_vjp"](vec, types, edge_index, h[k], *saved[k], grad)
+        grad_vec += g
+        grad = torch.zeros(num_local, grad_h.shape[1], dtype=grad_h.dtype).index_add(0, owner, grad_h)  # reverse exchange
+        grad = torch.cat([grad, torch.zeros(len(pos) - num_local, grad_h.shape[1], dtype=grad_h.dtype)])
+    assert relative_error(atomic[:num_local], ref["atomic_energy"]) < 1e-10 and torch.all(atomic[ghost] == 0)
+    assert relative_error(total, ref["total_energy"]) < 1e-10
+    forces = torch.zeros_like(pos).index_add(0, edge_index[0], grad_vec).index_add(0, edge_index[1], -grad_vec)
+    folded = torch.zeros(num_local, 3, dtype=forces.dtype).index_add(0, owner, forces)
+    assert relative_error(folded, ref["forces"]) < 1e-10
+    virial = -(vec.unsqueeze(-1) * grad_vec.unsqueeze(-2)).sum(0)
+    assert relative_error(virial, ref["virial"][0]) < 1e-10
 
 
 @pytest.mark.slow

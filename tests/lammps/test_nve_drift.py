@@ -1,6 +1,6 @@
 """The trained tutorial model in LAMMPS: 1000 steps (2 ps) of NVE on copper with a vacancy conserve
-the total energy to better than 1e-4 eV/atom. (One rank: NequIP's ghost shell of 2 x r_max makes
-this ~3 min on 2 cores; equality of 1, 2 and 4 ranks is tested on shorter runs elsewhere.)"""
+the total energy to better than 1e-4 eV/atom, through the per-layer scheme (ghost features exchanged
+between layers). One rank; equality of 1, 2 and 4 ranks is tested on shorter runs elsewhere."""
 
 import subprocess
 from pathlib import Path

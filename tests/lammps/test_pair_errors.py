@@ -50,6 +50,15 @@ def test_wrong_target_and_device(lj_models, lmp_env, tmp_path):
     assert "compiled for device 'cuda'" in out, out[-3000:]
 
 
+def test_bad_lammps_scheme(lj_models, lmp_env, tmp_path):
+    bogus = rewrite_metadata(lj_models["nequip"], tmp_path / "bogus.pt2", lammps_scheme="per_atom")
+    out = run_error(tmp_path, lmp_env, model_pair("nequip", bogus))
+    assert "unknown lammps_scheme 'per_atom'" in out, out[-3000:]
+    no_sizes = rewrite_metadata(lj_models["nequip"], tmp_path / "no_sizes.pt2", lammps_scheme="per_layer")
+    out = run_error(tmp_path, lmp_env, model_pair("nequip", no_sizes))
+    assert "needs num_layers + 1 = 3 feature_sizes" in out, out[-3000:]
+
+
 def test_newton_off_and_units_other_than_metal(lj_models, lmp_env, tmp_path):
     out = run_error(tmp_path, lmp_env, model_pair("allegro", lj_models["allegro"]), extra="newton off\n")
     assert "requires newton pair on" in out, out[-3000:]
