@@ -215,7 +215,7 @@ def frame_from_arrays(
             where,
             f"atoms {e.i} ({names[atom_types[e.i]]}) and {e.j} ({names[atom_types[e.j]]}) are {e.distance:.4g} Å apart, "
             f"closer than the minimum distance {e.min_distance:g} Å; fix the structure (duplicated atoms?), "
-            "or for training data lower data.min_distance",
+            "or lower the minimum distance (data.min_distance for training data, min_distance= for NequIPCalculator)",
         )) from None
     except ValueError as e:
         raise ValueError(_in(where, str(e))) from None

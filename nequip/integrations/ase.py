@@ -12,7 +12,6 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
-from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..data import keys
@@ -47,29 +46,6 @@ def wrapped_positions(atoms) -> np.ndarray:
     if not cells.any():
         return atoms.positions
     return atoms.positions - cells @ atoms.cell.array
-
-
-def check_min_distance(
-    positions: np.ndarray, cell: np.ndarray, data: Dict[str, torch.Tensor], numbers: np.ndarray, min_distance: float
-) -> None:
-    """Raises ``ValueError`` naming the closest two atoms (indices, species, distance) when they are
-    closer than ``min_distance`` (Å). One reduction over the frame's edges (``data`` from
-    frame_from_arrays; positions [N, 3] Å, cell [3, 3] rows, numbers [N] atomic numbers)."""
-    edge_index = data[keys.EDGE_INDEX].numpy()
-    if edge_index.shape[1] == 0:
-        return
-    center, neighbor = edge_index
-    vectors = positions[neighbor] - positions[center] + data[keys.EDGE_CELL_SHIFT].numpy().astype(np.float64) @ cell
-    squared = np.einsum("ij,ij->i", vectors, vectors)
-    closest = int(np.argmin(squared))
-    distance = float(np.sqrt(squared[closest]))
-    if distance < min_distance:
-        i, j = sorted((int(center[closest]), int(neighbor[closest])))
-        raise ValueError(
-            f"atoms {i} ({chemical_symbols[numbers[i]]}) and {j} ({chemical_symbols[numbers[j]]}) are {distance:.4g} Å apart, closer than the minimum "
-            f"distance {min_distance} Å: the structure has atoms on top of each other; fix it (or pass "
-            f"min_distance= to NequIPCalculator)"
-        )
 
 
 class NequIPCalculator(Calculator):
@@ -121,9 +97,8 @@ class NequIPCalculator(Calculator):
         positions = wrapped_positions(atoms)
         data = frame_from_arrays(
             positions, atoms.numbers, atoms.cell.array, atoms.pbc, {}, self.type_mapper, self.r_max,
-            where="the atoms given to NequIPCalculator", dtype=self.dtype,
+            where="the atoms given to NequIPCalculator", dtype=self.dtype, min_distance=self.min_distance,
         )
-        check_min_distance(positions, atoms.cell.array, data, atoms.numbers, self.min_distance)
         data = {k: v.to(self.device) for k, v in data.items()}
         out = self.model(data)
         energy = float(out[keys.TOTAL_ENERGY].detach().sum().cpu())

@@ -340,7 +340,7 @@ def test_ase_coincident_atoms_are_an_error(calc):
     atoms.positions[5] = atoms.positions[2] + [0.03, 0.0, 0.0]
     atoms.calc = calc
     symbols = atoms.get_chemical_symbols()
-    with pytest.raises(ValueError, match=rf"^atoms 2 \({symbols[2]}\) and 5 \({symbols[5]}\) are 0\.03 Å apart, closer than the minimum distance 0\.1 Å"):
+    with pytest.raises(ValueError, match=rf"^the atoms given to NequIPCalculator: atoms 2 \({symbols[2]}\) and 5 \({symbols[5]}\) are 0\.03 Å apart, closer than the minimum distance 0\.1 Å"):
         atoms.get_potential_energy()
     atoms.calc = NequIPCalculator(calc.model, calc.spec, min_distance=0.01)
     assert np.isfinite(atoms.get_potential_energy())
