@@ -437,3 +437,20 @@ def test_pt2_from_an_incompatible_version_is_refused(pt2, tmp_path):
                                  spec_digest=metadata_digest(meta))
     with pytest.raises(ValueError, match=rf"written by nequip {meta['framework_version']}, which this nequip {__version__} cannot read"):
         load_pt2(newer, target="ase")
+
+
+@pytest.mark.parametrize("content", ["zip_without_model", "truncated"])
+def test_damaged_pt2_is_a_one_line_error(content, tmp_path):
+    from nequip.export.aoti import load_pt2
+
+    path = tmp_path / "damaged.nequip.pt2"
+    if content == "zip_without_model":  # e.g. an interrupted copy, or another archive renamed
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("damaged/data/aotinductor/other/readme.txt", "not a model")
+    else:
+        path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(ValueError) as err:
+        load_pt2(str(path), target="ase")
+    message = str(err.value)
+    assert "damaged.nequip.pt2' is not an AOT Inductor package, or a damaged one (" in message
+    assert "recompile it with nequip-compile" in message and "\n" not in message
