@@ -454,3 +454,26 @@ def test_damaged_pt2_is_a_one_line_error(content, tmp_path):
     message = str(err.value)
     assert "damaged.nequip.pt2' is not an AOT Inductor package, or a damaged one (" in message
     assert "recompile it with nequip-compile" in message and "\n" not in message
+
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [("foo", "device 'foo' is not a torch device; use cpu, cuda or cuda:N"), ("cuda:99", "device 'cuda:99' asked for, but ")],
+)
+def test_evaluate_on_an_unavailable_device_is_a_one_line_error(device, message, package, emt_xyz, capsys):
+    assert evaluate_main([package, emt_xyz, "--json", "--device", device]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"nequip-evaluate: error: {message}") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="compiling for cuda is valid on a CUDA machine")
+def test_compile_for_cuda_without_cuda_is_refused_before_compiling(package, tmp_path, monkeypatch, capsys):
+    import nequip.export.aoti as aoti
+
+    monkeypatch.setattr(aoti, "export_program", lambda *a, **k: pytest.fail("compiled for a device that is not there"))
+    out_path = tmp_path / "m.nequip.pt2"
+    assert compile_main([package, str(out_path), "--device", "cuda"]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"nequip-compile: error: device 'cuda' asked for, but this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu\n"
+    assert not out_path.exists()
