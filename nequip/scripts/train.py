@@ -31,7 +31,8 @@ from ..utils.distribution import add_version_argument
 EXIT_INTERRUPTED = 3
 
 # write failures that are the user's to fix (space, quota, permissions), not bugs: one line, exit 2
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# ENOTDIR/EEXIST: run_dir (or a folder above it) is an existing regular file
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
 
 
 def _write_error(err: OSError, run_dir: str) -> ValueError:

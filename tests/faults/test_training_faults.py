@@ -258,6 +258,17 @@ def test_write_failure_during_training_is_one_line(tmp_path, frames, capsys, mon
 # --- one run per run_dir ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("run_dir", ["a_file/run", "a_file"])
+def test_run_dir_that_is_or_is_under_a_file_is_one_line(tmp_path, frames, capsys, run_dir):
+    data = write_data(tmp_path, labelled(frames[:2]))
+    (tmp_path / "a_file").write_text("not a folder")
+    assert train(config_for(tmp_path, data), tmp_path / run_dir) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"nequip-train: error: cannot write {tmp_path / run_dir}: ")
+    assert f"make run_dir {tmp_path / run_dir} writable (or choose another)" in line
+    assert (tmp_path / "a_file").read_text() == "not a folder"
+
+
 def test_second_run_in_the_same_run_dir_is_refused(tmp_path, frames, capsys):
     data = write_data(tmp_path, labelled(frames))
     config = config_for(tmp_path, data)
