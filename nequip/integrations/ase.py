@@ -122,6 +122,7 @@ class NequIPCalculator(Calculator):
         data = frame_from_arrays(
             positions, atoms.numbers, atoms.cell.array, atoms.pbc, {}, self.type_mapper, self.r_max,
             where="the atoms given to NequIPCalculator", dtype=self.dtype,
+            min_distance=0.0,  # checked just below with the calculator's own min_distance and message
         )
         check_min_distance(positions, atoms.cell.array, data, atoms.numbers, self.min_distance)
         data = {k: v.to(self.device) for k, v in data.items()}
