@@ -30,6 +30,8 @@ _CHOICES = {
     "data.nonfinite_labels": ("error", "missing"),
 }
 _LOGGERS = ("csv", "tensorboard", "wandb")
+# integer model hyperparameters may be 0 only where listed (all others: >= 1)
+_MODEL_INT_MINIMUM = {"l_max": 0, "radial_mlp_depth": 0}
 
 
 def _closest(key: str, valid: Sequence[str]) -> str:
@@ -88,6 +90,19 @@ def _check_model_section(model: Dict[str, Any], source: str) -> None:
     for key in model:
         if key not in valid:
             raise ConfigError(f"{source}: unknown key 'model.{key}' for kind '{model.get('kind', 'nequip')}'; {_closest(key, valid)}")
+    # the model section is a free mapping in the schema, so its types are checked here against the
+    # kind's dataclass (else 'num_layers: two' fails deep inside the model builder)
+    try:
+        typed = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(kind.config_class), model))
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        reason = str(err).splitlines()[0]
+        raise ConfigError(f"{source}: bad value for key 'model.{key}': {reason}") from None
+    for key in model:
+        model[key] = typed[key]
+    for key, value in model.items():
+        if type(value) is int and value < _MODEL_INT_MINIMUM.get(key, 1):
+            raise ConfigError(f"{source}: model.{key} must be >= {_MODEL_INT_MINIMUM.get(key, 1)}, got {value}")
 
 
 def _data_sources(value: Any, key: str, base: str, source: str) -> List[Dict[str, Any]]:
@@ -175,15 +190,20 @@ def _check_values(config: Dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: data.split must be three fractions (train, val, test) summing to 1, got {split}")
     if data["batch_size"] < 1 or data["val_batch_size"] < 1:
         raise ConfigError(f"{source}: data.batch_size and data.val_batch_size must be >= 1")
+    if config["scheduler"]["name"] == "plateau" and data["val"] is None and split[1] == 0:
+        raise ConfigError(
+            f"{source}: scheduler 'plateau' follows val/loss, but there is no validation data (data.split {split} "
+            "and no data.val); give a validation fraction in data.split or a data.val file, or set scheduler.name to cosine or none"
+        )
     if config["scheduler"]["name"] == "plateau" and config["trainer"]["limit_val_batches"] == 0:
         raise ConfigError(
             f"{source}: scheduler 'plateau' follows val/loss, but trainer.limit_val_batches=0 turns validation off; "
             "set scheduler.name to cosine or none"
         )
-    if config["optimizer"]["lr"] <= 0:
+    if not config["optimizer"]["lr"] > 0:
         raise ConfigError(f"{source}: optimizer.lr must be positive, got {config['optimizer']['lr']}")
     for term in ("energy", "forces", "stress"):
-        if config["loss"][term] < 0:
+        if not config["loss"][term] >= 0:
             raise ConfigError(f"{source}: loss.{term} (a loss coefficient) must be >= 0, got {config['loss'][term]}")
     if config["num_threads"] is not None and config["num_threads"] < 1:
         raise ConfigError(f"{source}: num_threads must be >= 1 (or null for torch's default), got {config['num_threads']}")

@@ -201,7 +201,9 @@ def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Di
     try:
         packaged_meta = torch._C._aoti.AOTIModelPackageLoader.load_metadata_from_package(path, "model")
     except Exception as err:
-        raise ValueError(f"'{path}' is not an AOT Inductor package: {err}") from None
+        # torch's message runs over several lines (a list of the models found); the first says what is wrong
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"'{path}' is not an AOT Inductor package, or a damaged one ({reason}); recompile it with nequip-compile") from None
     if MODEL_KIND_KEY not in packaged_meta or "target" not in packaged_meta:
         raise ValueError(f"'{path}' is a .pt2 package but not one written by nequip-compile (no model metadata)")
     check_metadata_digest(packaged_meta, path)

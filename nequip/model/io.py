@@ -94,10 +94,25 @@ def load_checkpoint_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Modu
     return model.to(device).eval(), spec
 
 
+def check_device(device: str) -> None:
+    """Raises ``ValueError`` when ``device`` is not a torch device name, or is a CUDA device on a machine
+    (or a torch build) without CUDA: torch would fail later with a traceback."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device '{device}' is not a torch device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device '{device}' asked for, but this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"device '{device}' asked for, but there are only {torch.cuda.device_count()} CUDA GPU(s) here")
+
+
 def load_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
     """Loads an eager model from a training checkpoint (``.ckpt``) or a model package
     (``.nequip.zip``); returns ``(model, spec)``. Raises ``FileNotFoundError`` for a missing file and
-    ``ValueError`` for any other file type (a compiled ``.nequip.pt2`` is not an eager model)."""
+    ``ValueError`` for any other file type (a compiled ``.nequip.pt2`` is not an eager model), or for a
+    device that is not valid or not available here."""
+    check_device(device)
     if path.endswith(".ckpt"):
         return load_checkpoint_model(path, device)
     if path.endswith(".nequip.zip"):

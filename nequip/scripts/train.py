@@ -31,7 +31,8 @@ from ..utils.distribution import add_version_argument
 EXIT_INTERRUPTED = 3
 
 # write failures that are the user's to fix (space, quota, permissions), not bugs: one line, exit 2
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# ENOTDIR/EEXIST: run_dir (or a folder above it) is an existing regular file
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
 
 
 def _write_error(err: OSError, run_dir: str) -> ValueError:
@@ -62,7 +63,15 @@ def build_datamodule(config: Dict[str, Any]) -> AtomicDataModule:
 
 
 def _resumed_spec(path: str, config: Dict[str, Any]) -> Dict[str, Any]:
-    spec = read_checkpoint(path)["hyper_parameters"]["spec"]
+    ckpt = read_checkpoint(path)
+    spec = ckpt["hyper_parameters"]["spec"]
+    max_epochs = config["trainer"]["max_epochs"]
+    # the same condition on which Lightning refuses the resume, with a traceback
+    if max_epochs is not None and max_epochs != -1 and ckpt["epoch"] > max_epochs:
+        raise ConfigError(
+            f"{path} has already trained {ckpt['epoch'] + 1} epochs, more than trainer.max_epochs={max_epochs}; "
+            "raise trainer.max_epochs to continue this run, or use a new run_dir"
+        )
     if (spec["type_names"], spec["r_max"], spec["dtype"]) != (list(config["type_names"]), float(config["r_max"]), config["model_dtype"]):
         raise ConfigError(
             f"{path} was trained with type_names {spec['type_names']}, r_max {spec['r_max']} and model_dtype "

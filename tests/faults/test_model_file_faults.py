@@ -437,3 +437,43 @@ def test_pt2_from_an_incompatible_version_is_refused(pt2, tmp_path):
                                  spec_digest=metadata_digest(meta))
     with pytest.raises(ValueError, match=rf"written by nequip {meta['framework_version']}, which this nequip {__version__} cannot read"):
         load_pt2(newer, target="ase")
+
+
+@pytest.mark.parametrize("content", ["zip_without_model", "truncated"])
+def test_damaged_pt2_is_a_one_line_error(content, tmp_path):
+    from nequip.export.aoti import load_pt2
+
+    path = tmp_path / "damaged.nequip.pt2"
+    if content == "zip_without_model":  # e.g. an interrupted copy, or another archive renamed
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("damaged/data/aotinductor/other/readme.txt", "not a model")
+    else:
+        path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(ValueError) as err:
+        load_pt2(str(path), target="ase")
+    message = str(err.value)
+    assert "damaged.nequip.pt2' is not an AOT Inductor package, or a damaged one (" in message
+    assert "recompile it with nequip-compile" in message and "\n" not in message
+
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [("foo", "device 'foo' is not a torch device; use cpu, cuda or cuda:N"), ("cuda:99", "device 'cuda:99' asked for, but ")],
+)
+def test_evaluate_on_an_unavailable_device_is_a_one_line_error(device, message, package, emt_xyz, capsys):
+    assert evaluate_main([package, emt_xyz, "--json", "--device", device]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"nequip-evaluate: error: {message}") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="compiling for cuda is valid on a CUDA machine")
+def test_compile_for_cuda_without_cuda_is_refused_before_compiling(package, tmp_path, monkeypatch, capsys):
+    import nequip.export.aoti as aoti
+
+    monkeypatch.setattr(aoti, "export_program", lambda *a, **k: pytest.fail("compiled for a device that is not there"))
+    out_path = tmp_path / "m.nequip.pt2"
+    assert compile_main([package, str(out_path), "--device", "cuda"]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"nequip-compile: error: device 'cuda' asked for, but this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu\n"
+    assert not out_path.exists()

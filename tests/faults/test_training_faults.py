@@ -220,6 +220,13 @@ def test_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
         ("num_threads=0", "num_threads must be >= 1"),
         ("data.min_distance=-1", "data.min_distance (Å) must be >= 0"),
         ("data.nonfinite_labels=ignore", "'data.nonfinite_labels' is 'ignore'; choose one of error, missing"),
+        ("optimizer.lr=nan", "optimizer.lr must be positive, got nan"),
+        ("loss.energy=nan", "loss.energy (a loss coefficient) must be >= 0, got nan"),
+        ("model.num_layers=two", "bad value for key 'model.num_layers': Value 'two' of type 'str' could not be converted to Integer"),
+        ("model.parity=maybe", "bad value for key 'model.parity'"),
+        ("model.num_layers=0", "model.num_layers must be >= 1, got 0"),
+        ("model.num_features=-4", "model.num_features must be >= 1, got -4"),
+        ("data.split=[1.0,0.0,0.0]", "scheduler 'plateau' follows val/loss, but there is no validation data"),
     ],
 )
 def test_bad_values_are_config_errors(tmp_path, frames, capsys, override, message):
@@ -249,6 +256,17 @@ def test_write_failure_during_training_is_one_line(tmp_path, frames, capsys, mon
 
 
 # --- one run per run_dir ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run_dir", ["a_file/run", "a_file"])
+def test_run_dir_that_is_or_is_under_a_file_is_one_line(tmp_path, frames, capsys, run_dir):
+    data = write_data(tmp_path, labelled(frames[:2]))
+    (tmp_path / "a_file").write_text("not a folder")
+    assert train(config_for(tmp_path, data), tmp_path / run_dir) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"nequip-train: error: cannot write {tmp_path / run_dir}: ")
+    assert f"make run_dir {tmp_path / run_dir} writable (or choose another)" in line
+    assert (tmp_path / "a_file").read_text() == "not a folder"
 
 
 def test_second_run_in_the_same_run_dir_is_refused(tmp_path, frames, capsys):
@@ -360,7 +378,7 @@ def test_resume_refuses_changed_model_and_keeps_config(tmp_path, frames, capsys)
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() == last
 
 
-def test_resume_allows_changed_max_epochs(tmp_path, frames):
+def test_resume_allows_changed_max_epochs(tmp_path, frames, capsys):
     data = write_data(tmp_path, labelled(frames))
     config = config_for(tmp_path, data)
     run_dir = tmp_path / "run"
@@ -370,6 +388,9 @@ def test_resume_allows_changed_max_epochs(tmp_path, frames):
     assert train(config, run_dir, "trainer.max_epochs=2", "logging.loggers=[]", "model.parity=true") == 0
     assert read_checkpoint(str(run_dir / "checkpoints" / "last.ckpt"))["global_step"] == 2 * steps
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["max_epochs"] == 2
+    # fewer epochs than already trained: one line, not Lightning's traceback
+    assert train(config, run_dir, "trainer.max_epochs=0") == 2
+    assert "has already trained 2 epochs, more than trainer.max_epochs=0; raise trainer.max_epochs" in error_line(capsys)
 
 
 def test_resume_false_needs_overwrite(tmp_path, frames, capsys):
