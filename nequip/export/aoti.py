@@ -161,7 +161,8 @@ def _compile_per_layer(model: torch.nn.Module, spec: Dict[str, Any], out: str, d
     programs, sizes = export_stages(model, DTYPES[spec["dtype"]], device, len(spec["type_names"]))
     meta = pt2_metadata(
         spec, "lammps", device, any(_uses_ops(p) for p in programs.values()),
-        **{LAMMPS_SCHEME_KEY: "per_layer", "feature_sizes": " ".join(str(s) for s in sizes),
+        # program_inputs: the plugin passes every input contiguous, as the programs were traced
+        **{LAMMPS_SCHEME_KEY: "per_layer", "feature_sizes": " ".join(str(s) for s in sizes), "program_inputs": "contiguous",
            "input_keys": "atom_types", "output_keys": "node_features"},
     )
     files = {}
