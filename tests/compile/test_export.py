@@ -110,10 +110,14 @@ def test_per_layer_programs_equal_eager(tp_backend, l_max, num_layers):
         p.requires_grad_(False)
     programs, sizes = export_stages(model, torch.float64, "cpu", 2)
     assert len(sizes) == num_layers + 1
-    for k in range(num_layers):
-        inputs = [n for n in programs[f"layer_{k}_vjp"].graph.nodes if n.op == "placeholder"][-(len(programs[f"layer_{k}"].graph_signature.user_outputs) + 4):]
-        for node in inputs:
-            assert node.meta["val"].is_contiguous(), (k, node.name, node.meta["val"].shape, node.meta["val"].stride())
+    for name, program in programs.items():  # the layouts the programs get compiled for
+        user_inputs = set(program.graph_signature.user_inputs)
+        for node in (n for n in program.graph.nodes if n.op == "placeholder" and n.name in user_inputs):
+            val = node.meta["val"]
+            assert val.is_contiguous(), (name, node.name, val.shape, val.stride())
+    # the vjp takes (vec, types, edge_index, h), the saved tensors the forward returns, and grad h_out
+    num_outputs = len(programs["layer_0"].graph_signature.user_outputs)
+    assert num_outputs > 10 and len(programs["layer_0_vjp"].graph_signature.user_inputs) == 4 + num_outputs
     run = {name: p.module() for name, p in programs.items()}
     embed = run.pop("embed")
     run["model"] = lambda types: [embed(types)]
@@ -130,6 +134,7 @@ def test_lammps_target_equals_eager(small_pt2):
     _, meta = load_pt2(path, target="lammps")
     assert meta["ops_library"] == ""  # the reference backend: plain aten ops
     assert meta["lammps_scheme"] == "per_layer" and meta["feature_sizes"].split()[0] == "4"
+    assert meta["program_inputs"] == "contiguous"  # the plugin refuses per-layer packages without it
     assert meta["num_layers"] == "2" and meta["model_kind"] == "nequip" and meta["dtype"] == "float64"
     run = {name: load_package(path, name) for name in ("model", "layer_0", "layer_1", "layer_0_vjp", "layer_1_vjp", "readout")}
     _check_per_layer(run, 2, small_model(), cu_au_atoms(2))
