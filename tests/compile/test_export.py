@@ -9,7 +9,7 @@ from ase import Atoms
 from ghosts import with_ghosts
 from helpers import cu_au_atoms, frame, relative_error, small_model
 
-from nequip.export.aoti import load_pt2
+from nequip.export.aoti import CompiledLayersMismatch, check_compiled_layers, load_pt2
 from nequip.export.targets import TARGETS, lammps_function
 
 
@@ -119,6 +119,10 @@ def test_per_layer_programs_equal_eager(tp_backend, l_max, num_layers):
     num_outputs = len(programs["layer_0"].graph_signature.user_outputs)
     assert num_outputs > 10 and len(programs["layer_0_vjp"].graph_signature.user_inputs) == 4 + num_outputs
     run = {name: p.module() for name, p in programs.items()}
+    check_compiled_layers(programs, num_layers, run.__getitem__)  # the exported programs agree with themselves
+    bad = dict(run, **{f"layer_{num_layers - 1}_vjp": lambda *a: [t * (1 + 1e-5) for t in run[f"layer_{num_layers - 1}_vjp"](*a)]})
+    with pytest.raises(CompiledLayersMismatch, match=f"program 'layer_{num_layers - 1}_vjp' differs .* by 1.00e-05"):
+        check_compiled_layers(programs, num_layers, bad.__getitem__)
     embed = run.pop("embed")
     run["model"] = lambda types: [embed(types)]
     _check_per_layer(run, num_layers, model, cu_au_atoms(2))
