@@ -55,6 +55,15 @@ void PairNequIP::load_layer_programs(const std::unordered_map<std::string, std::
     return;
   }
 
+  // packages whose vjps were traced for the layouts of the eager saved tensors (before the programs
+  // took contiguous inputs) give wrong forces when a compiled forward returns another layout
+  auto layout = meta.find("program_inputs");
+  if (layout == meta.end() || layout->second != "contiguous")
+    error->all(FLERR, "Pair style {}: per-layer model {} was compiled by an older nequip-compile whose "
+                      "layer vjps can read saved tensors with the wrong strides; recompile it with "
+                      "nequip-compile --target lammps",
+               style_kind, model_path);
+
   auto it = meta.find("feature_sizes");
   if (it != meta.end()) {
     std::istringstream in(it->second);
@@ -99,6 +108,9 @@ std::vector<torch::Tensor> PairNequIP::run_program(torch::inductor::AOTIModelPac
                                                    std::vector<torch::Tensor> inputs,
                                                    size_t num_outputs)
 {
+  // compiled programs assume the strides they were traced with: contiguous (nequip/export/layers.py);
+  // the saved tensors a layer program returns may be views of wider buffers
+  for (auto &t : inputs) t = t.contiguous();
   std::vector<torch::Tensor> outputs;
   try {
     outputs = program.run(inputs);

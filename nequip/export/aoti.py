@@ -8,6 +8,7 @@ counts (``torch.export.export(strict=False)``); compile and package it with
 """
 
 import os
+import sys
 from typing import Any, Dict, Tuple
 
 import torch
@@ -122,7 +123,9 @@ def compile_model(
     """Compiles ``model`` for ``target`` (``ase`` | ``lammps``) on ``device`` (``cpu`` | ``cuda``) into
     the package ``out`` (``*.nequip.pt2``); returns its path. A NequIP model for ``lammps`` is
     compiled per layer (``lammps_scheme`` ``per_layer``) unless ``whole_graph`` is asked for (the
-    earlier design, kept to compare against). ``out`` is written to a temporary file in its folder and
+    earlier design, kept to compare against); if the compiled layer programs disagree with the
+    exported ones on the example graph (``check_compiled_layers``), it says so on stderr and compiles
+    the whole graph instead. ``out`` is written to a temporary file in its folder and
     renamed when complete: a failed compile leaves an earlier file intact. Raises ``ValueError`` on a
     bad target, device, scheme or file name or an unwritable folder (before compiling) and
     ``RuntimeError`` when CUDA is asked for but not available."""
@@ -136,7 +139,10 @@ def compile_model(
         raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device; compile on a GPU machine")
     check_writable_folder(out)
     if target == "lammps" and spec["kind"] == "nequip" and lammps_scheme == "per_layer":
-        return _compile_per_layer(model, spec, out, device)
+        try:
+            return _compile_per_layer(model, spec, out, device)
+        except CompiledLayersMismatch as err:  # never a package that gives wrong forces
+            print(f"nequip-compile: {err}; compiling the whole-graph scheme instead", file=sys.stderr)
     program = export_program(model, spec, target, device)
     from torch._inductor import aoti_compile_and_package
 
@@ -161,7 +167,8 @@ def _compile_per_layer(model: torch.nn.Module, spec: Dict[str, Any], out: str, d
     programs, sizes = export_stages(model, DTYPES[spec["dtype"]], device, len(spec["type_names"]))
     meta = pt2_metadata(
         spec, "lammps", device, any(_uses_ops(p) for p in programs.values()),
-        **{LAMMPS_SCHEME_KEY: "per_layer", "feature_sizes": " ".join(str(s) for s in sizes),
+        # program_inputs: the plugin passes every input contiguous, as the programs were traced
+        **{LAMMPS_SCHEME_KEY: "per_layer", "feature_sizes": " ".join(str(s) for s in sizes), "program_inputs": "contiguous",
            "input_keys": "atom_types", "output_keys": "node_features"},
     )
     files = {}
@@ -173,7 +180,39 @@ def _compile_per_layer(model: torch.nn.Module, spec: Dict[str, Any], out: str, d
         files[name] = aot_compile(program.module(check_guards=False), args, kwargs, options=configs)
     with atomic_output(out, suffix=".pt2") as tmp:
         package_aoti(tmp, files)
+        from torch._inductor.package import load_package
+
+        check_compiled_layers(programs, len(sizes) - 1, lambda name: load_package(tmp, name))
     return out
+
+
+class CompiledLayersMismatch(RuntimeError):
+    pass
+
+
+def check_compiled_layers(programs: Dict[str, Any], num_layers: int, load) -> None:
+    """Runs each compiled ``layer_<k>`` and ``layer_<k>_vjp`` (``load(name)`` -> callable) on the
+    example inputs as the plugin runs them (saved tensors made contiguous) against the exported
+    programs: a compiled program assumes the strides it was traced with, and AOT Inductor does not
+    check them, so a layout disagreement would otherwise give wrong forces silently. Raises
+    ``CompiledLayersMismatch`` naming the program whose outputs differ (relative error > 1e-6 in
+    float64, 1e-3 in float32)."""
+    for k in range(num_layers):
+        forward, vjp = programs[f"layer_{k}"], programs[f"layer_{k}_vjp"]
+        args = forward.example_inputs[0]
+        grad_out = vjp.example_inputs[0][-1]
+        expected = forward.module()(*args)
+        got = load(f"layer_{k}")(*args)
+        reference = vjp.module()(*args, *[t.contiguous() for t in expected[1:]], grad_out)
+        result = load(f"layer_{k}_vjp")(*args, *[t.contiguous() for t in got[1:]], grad_out)
+        for name, a, b in [(f"layer_{k}", got[0], expected[0])] + [(f"layer_{k}_vjp", x, y) for x, y in zip(result, reference)]:
+            tol = 1e-6 if b.dtype == torch.float64 else 1e-3
+            error = ((a - b).norm() / b.norm().clamp_min(torch.finfo(b.dtype).tiny)).item()
+            if not error <= tol:  # NaN too
+                raise CompiledLayersMismatch(
+                    f"the compiled per-layer program '{name}' differs from the exported one by {error:.2e} "
+                    "(relative) on the example graph"
+                )
 
 
 def spec_from_metadata(meta: Dict[str, str]) -> Dict[str, Any]:

@@ -16,6 +16,11 @@ ghost features into their owners (reverse communication); see cpp/README.md. The
 Rows of ``h_{k+1}`` for ghost atoms are meaningless (ghosts have no edges here): the plugin
 overwrites them with their owners' rows. ``saved`` are the forward intermediates the vjp needs, so
 that the backward pass does not evaluate the layer again.
+
+Every program takes its tensor inputs contiguous (``saved`` included): a compiled (AOT Inductor)
+program assumes the strides it was traced with, and the compiled forward is free to return a saved
+tensor in another layout than the eager trace (a view into a wider buffer, say), so the caller makes
+the saved tensors contiguous before passing them to the vjp (``torch.Tensor.contiguous``).
 """
 
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -254,7 +259,8 @@ def export_stages(model: torch.nn.Module, dtype: torch.dtype, device: str, num_t
         forward, vjp, num_saved = split_joint(joint, num_primals=4, num_fwd_outputs=1)
         primal_shapes = graph_shapes + ({0: n_dim},)
         programs[f"layer_{k}"] = torch.export.export(forward, primals, dynamic_shapes=primal_shapes, strict=False)
-        saved = tuple(forward(*primals)[1:])
+        # the layout the vjp is traced (and compiled) for: contiguous, as callers pass them (see top)
+        saved = tuple(t.contiguous() for t in forward(*primals)[1:])
         symbols = {}  # trace symbol -> Dim (dynamic) or its example value (static)
         for node, spec, example in zip(primals_of(forward), primal_shapes, primals):
             for d, size in enumerate(node.meta["val"].shape):

@@ -9,7 +9,7 @@ from ase import Atoms
 from ghosts import with_ghosts
 from helpers import cu_au_atoms, frame, relative_error, small_model
 
-from nequip.export.aoti import load_pt2
+from nequip.export.aoti import CompiledLayersMismatch, check_compiled_layers, load_pt2
 from nequip.export.targets import TARGETS, lammps_function
 
 
@@ -55,47 +55,93 @@ def _check_lammps(ref, atomic, total, forces, virial, atom_virial, num_local, ow
     assert atom_virial[num_local:].abs().max() > 0  # ghosts carry their share of the virial
 
 
+def _per_layer_as_plugin(run, num_layers: int, atoms):
+    """Runs per-layer programs (``run``: name -> callable) as the LAMMPS plugin does: ghost shell
+    r_max, edges of local centers, ghost feature rows copied from their owners after each layer,
+    ghost gradients summed into their owners, every input contiguous (cpp/pair_nequip_layers.cpp).
+    Returns ``(atomic [N], total [1], forces folded onto the local atoms, virial [3,3], num_local)``."""
+    data = frame(atoms)
+    pos, types, edge_index, num_local, owner = with_ghosts(
+        atoms.positions, atoms.cell.array, data["atom_types"].numpy(), 3.6, 3.6
+    )
+    edge_index = edge_index[:, edge_index[0] < num_local]
+    vec = pos[edge_index[1]] - pos[edge_index[0]]
+    h, saved = [run["model"](types)[0]], []
+    for k in range(num_layers):
+        out = run[f"layer_{k}"](vec, types, edge_index, h[k])
+        h.append(out[0][owner])  # forward exchange
+        saved.append([t.contiguous() for t in out[1:]])  # the layout the vjp is compiled for
+    atomic, total, grad = run["readout"](h[-1], types, torch.tensor([num_local]))
+    grad_vec = torch.zeros_like(vec)
+    for k in reversed(range(num_layers)):
+        grad_h, g = run[f"layer_{k}_vjp"](vec, types, edge_index, h[k], *saved[k], grad.contiguous())
+        grad_vec += g
+        grad = torch.zeros(num_local, grad_h.shape[1], dtype=grad_h.dtype).index_add(0, owner, grad_h)  # reverse exchange
+        grad = torch.cat([grad, torch.zeros(len(pos) - num_local, grad_h.shape[1], dtype=grad_h.dtype)])
+    forces = torch.zeros_like(pos).index_add(0, edge_index[0], grad_vec).index_add(0, edge_index[1], -grad_vec)
+    folded = torch.zeros(num_local, 3, dtype=forces.dtype).index_add(0, owner, forces)
+    virial = -(vec.unsqueeze(-1) * grad_vec.unsqueeze(-2)).sum(0)
+    return atomic, total, folded, virial, num_local
+
+
+def _check_per_layer(run, num_layers: int, model, atoms):
+    atomic, total, forces, virial, num_local = _per_layer_as_plugin(run, num_layers, atoms)
+    ref = model(dict(frame(atoms)))
+    assert relative_error(atomic[:num_local], ref["atomic_energy"]) < 1e-10 and torch.all(atomic[num_local:] == 0)
+    assert relative_error(total, ref["total_energy"]) < 1e-10
+    assert relative_error(forces, ref["forces"]) < 1e-10
+    assert relative_error(virial, ref["virial"][0]) < 1e-10
+
+
+@pytest.mark.parametrize(
+    "tp_backend,l_max,num_layers",
+    [("reference", 2, 1), ("reference", 1, 1), ("extension", 2, 1), ("extension", 1, 1),
+     pytest.param("reference", 2, 2, marks=pytest.mark.slow)],  # two layers: the ghost exchange in between
+)
+def test_per_layer_programs_equal_eager(tp_backend, l_max, num_layers):
+    """The exported (not compiled) per-layer programs, run as the plugin runs them, equal the eager
+    model; every vjp is traced for contiguous saved tensors: a compiled vjp assumes the traced
+    strides, and the compiled forward may return a saved tensor as a view into a wider buffer (with
+    the traced expand/slice layouts, forces of l_max 2 reference models were off by ~0.2 relative)."""
+    from nequip.export.layers import export_stages
+
+    model = small_model(tp_backend=tp_backend, l_max=l_max, num_layers=num_layers)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    programs, sizes = export_stages(model, torch.float64, "cpu", 2)
+    assert len(sizes) == num_layers + 1
+    for name, program in programs.items():  # the layouts the programs get compiled for
+        user_inputs = set(program.graph_signature.user_inputs)
+        for node in (n for n in program.graph.nodes if n.op == "placeholder" and n.name in user_inputs):
+            val = node.meta["val"]
+            assert val.is_contiguous(), (name, node.name, val.shape, val.stride())
+    # the vjp takes (vec, types, edge_index, h), the saved tensors the forward returns, and grad h_out
+    num_outputs = len(programs["layer_0"].graph_signature.user_outputs)
+    assert num_outputs > 10 and len(programs["layer_0_vjp"].graph_signature.user_inputs) == 4 + num_outputs
+    run = {name: p.module() for name, p in programs.items()}
+    check_compiled_layers(programs, num_layers, run.__getitem__)  # the exported programs agree with themselves
+    bad = dict(run, **{f"layer_{num_layers - 1}_vjp": lambda *a: [t * (1 + 1e-5) for t in run[f"layer_{num_layers - 1}_vjp"](*a)]})
+    with pytest.raises(CompiledLayersMismatch, match=f"program 'layer_{num_layers - 1}_vjp' differs .* by 1.00e-05"):
+        check_compiled_layers(programs, num_layers, bad.__getitem__)
+    embed = run.pop("embed")
+    run["model"] = lambda types: [embed(types)]
+    _check_per_layer(run, num_layers, model, cu_au_atoms(2))
+
+
 @pytest.mark.slow
 def test_lammps_target_equals_eager(small_pt2):
-    """The per-layer package run as the LAMMPS plugin runs it (ghost shell r_max, edges of local
-    centers, ghost rows of the features copied from their owners after each layer, ghost gradients
-    summed into owners) equals the periodic model."""
+    """The compiled per-layer package (reference backend, l_max 2) run as the LAMMPS plugin runs it
+    equals the periodic model."""
     from torch._inductor.package import load_package
 
     path = small_pt2("lammps")
     _, meta = load_pt2(path, target="lammps")
     assert meta["ops_library"] == ""  # the reference backend: plain aten ops
     assert meta["lammps_scheme"] == "per_layer" and meta["feature_sizes"].split()[0] == "4"
+    assert meta["program_inputs"] == "contiguous"  # the plugin refuses per-layer packages without it
     assert meta["num_layers"] == "2" and meta["model_kind"] == "nequip" and meta["dtype"] == "float64"
     run = {name: load_package(path, name) for name in ("model", "layer_0", "layer_1", "layer_0_vjp", "layer_1_vjp", "readout")}
-    atoms = cu_au_atoms(2)
-    data = frame(atoms)
-    ref = small_model()(dict(data))
-    pos, types, edge_index, num_local, owner = with_ghosts(
-        atoms.positions, atoms.cell.array, data["atom_types"].numpy(), 3.6, 3.6
-    )
-    edge_index = edge_index[:, edge_index[0] < num_local]
-    vec = pos[edge_index[1]] - pos[edge_index[0]]
-    ghost = torch.arange(len(pos)) >= num_local
-    h, saved = [run["model"](types)[0]], []
-    for k in range(2):
-        out = run[f"layer_{k}"](vec, types, edge_index, h[k])
-        h.append(out[0][owner])  # forward exchange
-        saved.append(out[1:])
-    atomic, total, grad = run["readout"](h[2], types, torch.tensor([num_local]))
-    grad_vec = torch.zeros_like(vec)
-    for k in (1, 0):
-        grad_h, g = run[f"layer_{k}_vjp"](vec, types, edge_index, h[k], *saved[k], grad)
-        grad_vec += g
-        grad = torch.zeros(num_local, grad_h.shape[1], dtype=grad_h.dtype).index_add(0, owner, grad_h)  # reverse exchange
-        grad = torch.cat([grad, torch.zeros(len(pos) - num_local, grad_h.shape[1], dtype=grad_h.dtype)])
-    assert relative_error(atomic[:num_local], ref["atomic_energy"]) < 1e-10 and torch.all(atomic[ghost] == 0)
-    assert relative_error(total, ref["total_energy"]) < 1e-10
-    forces = torch.zeros_like(pos).index_add(0, edge_index[0], grad_vec).index_add(0, edge_index[1], -grad_vec)
-    folded = torch.zeros(num_local, 3, dtype=forces.dtype).index_add(0, owner, forces)
-    assert relative_error(folded, ref["forces"]) < 1e-10
-    virial = -(vec.unsqueeze(-1) * grad_vec.unsqueeze(-2)).sum(0)
-    assert relative_error(virial, ref["virial"][0]) < 1e-10
+    _check_per_layer(run, 2, small_model(), cu_au_atoms(2))
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 packages in LAMMPS equal the ASE calculator on the eager model, on periodic orthogonal and triclinic
 and on non-periodic cells, on 1 and 2 MPI ranks. NequIP's per-layer scheme (ghost features exchanged
 between layers) equals the eager model on the periodic graph to 1e-10 on 1, 2 and 4 ranks, also on
-a cell whose domains are thinner than r_max, with per-atom energies and virials; float32 to 1e-5. The packages call our tensor-product operators
+a cell whose domains are thinner than r_max, with per-atom energies and virials; float32 to 1e-5;
+reference tensor products with l_max 2 on 1 and 2 ranks. The packages call our tensor-product operators
 (tp_backend: extension), which the plugin loads from C++; the eager models run the reference path."""
 
 import sys
@@ -21,29 +22,30 @@ NEQUIP = dict(num_layers=2, l_max=1, num_features=4)
 ALLEGRO = dict(num_layers=2, l_max=1, num_tensor_features=4)
 
 
-def _tiny(kind: str, tp_backend: str, dtype: str = "float64"):
+def _tiny(kind: str, tp_backend: str, dtype: str = "float64", **overrides):
     from helpers import allegro_model, small_model
 
     if kind == "nequip":
-        return small_model(dtype, tp_backend=tp_backend, **NEQUIP)
-    return allegro_model(dtype, tp_backend=tp_backend, **ALLEGRO)
+        return small_model(dtype, tp_backend=tp_backend, **{**NEQUIP, **overrides})
+    return allegro_model(dtype, tp_backend=tp_backend, **{**ALLEGRO, **overrides})
 
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory, plugin):
-    """``get(kind, dtype) -> (package path, eager model with the same operators)``: each package is
-    compiled once per module (an AOT compile costs a minute or more here)."""
+    """``get(kind, dtype, tp_backend, **overrides) -> (package path, eager model with the same
+    operators)``: each package is compiled once per module (an AOT compile costs a minute or more here)."""
     from nequip.export.aoti import compile_model
 
     cache = {}
 
-    def get(kind: str, dtype: str = "float64"):
-        if (kind, dtype) not in cache:
-            model = _tiny(kind, "extension", dtype)
-            out = tmp_path_factory.mktemp(f"{kind}_{dtype}") / f"tiny_{kind}_{dtype}.nequip.pt2"
+    def get(kind: str, dtype: str = "float64", tp_backend: str = "extension", **overrides):
+        key = (kind, dtype, tp_backend, tuple(sorted(overrides.items())))
+        if key not in cache:
+            model = _tiny(kind, tp_backend, dtype, **overrides)
+            out = tmp_path_factory.mktemp(f"{kind}_{dtype}") / f"tiny_{kind}_{dtype}_{tp_backend}.nequip.pt2"
             compile_model(model, model.spec, str(out), target="lammps")
-            cache[kind, dtype] = (out, model)
-        return cache[kind, dtype]
+            cache[key] = (out, model)
+        return cache[key]
 
     return get
 
@@ -195,3 +197,27 @@ def test_per_layer_float32(packages, lmp_env, tmp_path):
     thermo, per_atom, out = run_lmp(head + model_pair("nequip", path), tmp_path, lmp_env, nprocs=2)
     assert "float32" in out and "per-layer scheme" in out
     _compare(thermo, per_atom, ref, rel=1e-5)
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_per_layer_reference_l_max_2(nprocs, packages, lmp_env, tmp_path):
+    """Reference tensor products and l_max 2 (many saved intermediates are expands and slices of wider
+    tensors, which the compiled forward may return in other layouts than the vjp was traced for):
+    LAMMPS == the eager model on the periodic graph and the ASE calculator, 1e-10."""
+    from ase import Atoms
+
+    from nequip.integrations.ase import NequIPCalculator
+
+    path, model = packages("nequip", tp_backend="reference", l_max=2)
+    cells, tilt, _ = CELLS["triclinic"]
+    pos, types, box, _ = fcc_structure(cells=cells, a=3.7, tilt=tilt, noise=0.1)
+    atoms = Atoms(numbers=np.where(types == 1, 29, 79), positions=pos, cell=box, pbc=True)
+    ref = periodic_reference(model, atoms)
+    atoms.calc = NequIPCalculator(model, model.spec)
+    assert atoms.get_potential_energy() == pytest.approx(ref[0], rel=1e-12)
+    np.testing.assert_allclose(atoms.get_forces(), ref[2], rtol=0, atol=1e-12 * np.abs(ref[2]).max())
+    data = fcc_data(tmp_path / "s.data", cells=cells, a=3.7, tilt=tilt, noise=0.1)
+    head = f"units metal\nboundary p p p\natom_modify map array sort 0 0\nread_data {data}\n"
+    thermo, per_atom, out = run_lmp(head + model_pair("nequip", path), tmp_path, lmp_env, nprocs=nprocs)
+    assert "per-layer scheme" in out
+    _compare(thermo, per_atom, ref, rel=1e-10)
