@@ -87,7 +87,7 @@ void keep_freed_memory()
 const char *const DIGEST_FIELDS[] = {"model_kind", "r_max",  "type_names",        "num_layers",
                                      "target",     "dtype",  "device",            "framework_version",
                                      "input_keys", "output_keys", "ops_library",
-                                     "lammps_scheme", "feature_sizes"};
+                                     "lammps_scheme", "feature_sizes", "program_inputs"};
 
 std::string metadata_digest(const std::unordered_map<std::string, std::string> &meta)
 {

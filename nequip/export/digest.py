@@ -17,6 +17,7 @@ DIGEST_KEY = "spec_digest"
 DIGEST_FIELDS = (
     "model_kind", "r_max", "type_names", "num_layers", "target", "dtype", "device",
     "framework_version", "input_keys", "output_keys", "ops_library", "lammps_scheme", "feature_sizes",
+    "program_inputs",
 )
 
 
