@@ -54,7 +54,11 @@ def test_bad_lammps_scheme(lj_models, lmp_env, tmp_path):
     bogus = rewrite_metadata(lj_models["nequip"], tmp_path / "bogus.pt2", lammps_scheme="per_atom")
     out = run_error(tmp_path, lmp_env, model_pair("nequip", bogus))
     assert "unknown lammps_scheme 'per_atom'" in out, out[-3000:]
-    no_sizes = rewrite_metadata(lj_models["nequip"], tmp_path / "no_sizes.pt2", lammps_scheme="per_layer")
+    old_layout = rewrite_metadata(lj_models["nequip"], tmp_path / "old_layout.pt2", lammps_scheme="per_layer")
+    out = run_error(tmp_path, lmp_env, model_pair("nequip", old_layout))
+    assert "was compiled by an older nequip-compile" in out, out[-3000:]
+    no_sizes = rewrite_metadata(lj_models["nequip"], tmp_path / "no_sizes.pt2", lammps_scheme="per_layer",
+                                program_inputs="contiguous")
     out = run_error(tmp_path, lmp_env, model_pair("nequip", no_sizes))
     assert "needs num_layers + 1 = 3 feature_sizes" in out, out[-3000:]
 
