@@ -1,5 +1,8 @@
 """Structures, models and checks shared by the tests (made on the fly; nothing downloaded)."""
 
+import json
+import zipfile
+
 import numpy as np
 import torch
 from ase.build import bulk
@@ -101,3 +104,16 @@ def random_orthogonal(seed: int, improper: bool) -> torch.Tensor:
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.detach(), b.detach()
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+def rewrite_pt2_metadata(src, dst, **changes) -> str:
+    """Copy of the ``.pt2`` package ``src`` at ``dst`` with metadata entries changed (error tests)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("_metadata.json"):
+                meta = json.loads(data)
+                meta.update(changes)
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    return str(dst)

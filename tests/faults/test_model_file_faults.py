@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_MODEL, cu_au_atoms, small_model
+from helpers import TINY_MODEL, cu_au_atoms, rewrite_pt2_metadata, small_model
 
 from nequip.integrations.ase import NequIPCalculator
 from nequip.model.package import read_package, write_package
@@ -387,18 +387,6 @@ def pt2(tmp_path_factory, umask_022):
     folder = tmp_path_factory.mktemp("pt2_faults")
     model = small_model()
     return compile_model(model, model.spec, str(folder / "small.nequip.pt2"), target="ase")
-
-
-def rewrite_pt2_metadata(src, dst, **changes):
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith("_metadata.json"):
-                meta = json.loads(data)
-                meta.update(changes)
-                data = json.dumps(meta).encode()
-            zout.writestr(item, data)
-    return str(dst)
 
 
 @pytest.mark.slow

