@@ -1,0 +1,25 @@
+"""The errors a user can fix: a bad config, bad data, a bad model file.
+
+Each is raised where the fix is known, with a one-line message that names the file, key, frame,
+atom or species and says what to do. The console scripts print these as one line with exit code 2
+(see nequip.utils.cli.run_cli); every other exception is a bug here and keeps its traceback.
+
+They subclass ``ValueError`` so that code catching ``ValueError`` around our functions keeps working.
+"""
+
+
+class UserError(ValueError):
+    """A problem in what the user gave us (not a bug); the message is one line that names the fix."""
+
+
+class ConfigError(UserError):
+    """A config key or value: unknown key, wrong type, value out of range, missing required key."""
+
+
+class DataError(UserError):
+    """A data file or frame: unreadable file, missing or non-finite label, unknown species, bad geometry."""
+
+
+class ModelFileError(UserError):
+    """A model file (``.ckpt``, ``.nequip.zip``, ``.nequip.pt2``): missing, damaged, foreign, incompatible
+    version, non-finite weights, or a model that does not fit what it is asked to do."""
