@@ -177,7 +177,10 @@ def test_wheel_trains_compiles_and_runs_lammps_outside_the_checkout(workspace, d
     rows = log.split("Step")[1].splitlines()
     lammps_energy = float(rows[1].split()[1])
     ase_energy = float(_run([python, "-c", ASE_ENERGY], cwd=work, env=env))
-    assert lammps_energy == pytest.approx(ase_energy, rel=1e-5)
+    # a float32 model, compiled per layer vs. eager on the whole graph: rounding differs per atom, and on
+    # this perfect lattice every atom rounds alike, so the 108 errors add up (5.7e-5 eV measured) while the
+    # total is near zero; 2e-6 eV per atom is ~15 float32 ulps of the O(1 eV) terms each atom sums
+    assert lammps_energy == pytest.approx(ase_energy, abs=108 * 2e-6)
     assert ops_library.is_file()
 
 
