@@ -4,11 +4,9 @@ broken, edited or cannot be written. Each case asserts the exact outcome (error 
 files left intact, file modes). The LAMMPS cases are in tests/lammps/test_pair_errors.py."""
 
 import errno
-import io
 import json
 import os
 import stat
-import warnings
 import zipfile
 
 import numpy as np
