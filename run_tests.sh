@@ -6,4 +6,4 @@ PYTHON=${PYTHON:-python3}
 ./install.sh test
 # Inductor's caches can grow to hundreds of MB: keep them out of /tmp/torchinductor_$USER.
 export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$(mktemp -d)}
-exec $PYTHON -m pytest -q -ra "$@"
+exec $PYTHON -m pytest -q -ra --durations=25 "$@"

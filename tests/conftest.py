@@ -13,6 +13,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "nequip-test-inductor"))
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Restores os.environ after each test. Building a DDP Trainer makes Lightning write MASTER_ADDR,
+    MASTER_PORT, ... into it (the SLURM test sets MASTER_ADDR=gpu01), and a later test's DDP subprocess
+    would inherit them and wait for that host until its timeout."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def emt_xyz(tmp_path_factory):
     """Path of a 24-frame Cu-Au extxyz file with EMT energy, forces and stress."""
@@ -28,8 +40,6 @@ def float64_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
-
-
 
 
 @pytest.fixture(scope="session")
