@@ -12,6 +12,7 @@ has the graph: point TORCHINDUCTOR_CACHE_DIR at an empty folder for a cold start
 """
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -52,10 +53,11 @@ def worker(args) -> None:
     ]
     config = load_config(args.config, overrides)
     L.seed_everything(0, verbose=False)
-    torch.set_num_threads(config["num_threads"])
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
     datamodule = build_datamodule(config)
-    spec = resolve_model_spec(config["model"], config["type_names"], config["r_max"], config["model_dtype"],
-                              datamodule.training_statistics())
+    spec = resolve_model_spec(dataclasses.asdict(config.model), list(config.type_names), config.r_max,
+                              config.model_dtype.value, datamodule.training_statistics())
     module = NequIPLightningModule(spec, train_config_of(config))
     trainer = build_trainer(config)
     trainer.callbacks.append(Throughput())

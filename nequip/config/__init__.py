@@ -1,6 +1,7 @@
-"""Training configuration: schema (dataclasses) and the validating YAML loader."""
+"""Training configuration: schema (typed dataclasses), the validating YAML loader, value checks."""
 
-from .loader import ConfigError, load_config
+from ..errors import ConfigError
+from .loader import config_to_dict, load_config
 from .schema import TrainConfig
 
-__all__ = ["ConfigError", "TrainConfig", "load_config"]
+__all__ = ["ConfigError", "TrainConfig", "config_to_dict", "load_config"]

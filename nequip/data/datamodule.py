@@ -10,8 +10,20 @@ from .atomic_data import DEFAULT_MIN_DISTANCE
 from .batching import collate
 from .dataset import WeightedDataset, load_dataset
 from .sampler import EpochSeededShuffle, RankShard, ResumableLoader
+from .source import DataSource
 from .statistics import compute_statistics
 from .type_mapper import TypeMapper
+
+
+Sources = Union[str, DataSource, Sequence[Union[str, DataSource]]]
+
+
+def _as_sources(value: Optional[Sources]) -> Optional[List[DataSource]]:
+    """A path, a source or a list of them -> sources (a bare path has weight 1)."""
+    if value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [item if isinstance(item, DataSource) else DataSource(str(item)) for item in items]
 
 
 def _as_dtype(dtype: Union[None, str, torch.dtype]) -> torch.dtype:
@@ -31,9 +43,9 @@ class AtomicDataModule(lightning.LightningDataModule):
     Args:
         type_names: chemical symbols in model type order, e.g. ``["Cu"]``.
         r_max: neighbor-list cutoff, Å.
-        train: the training data: a path (extxyz/any ASE format, or nequip ``.h5``) or a list
-            of paths / ``{"path": ..., "weight": w}`` (w scales the loss weight of those frames).
-        val, test: optional paths of their own files.
+        train: the training data: a path (extxyz/any ASE format, or nequip ``.h5``), a
+            :class:`~.source.DataSource` (path and loss-weight factor), or a list of them.
+        val, test: optional, like train.
         split: (train, val, test) fractions of the ``train`` file, summing to 1; a part given as
             its own file is not split off (its fraction goes to training). None: no split.
         seed: seed of the split permutation and of the training-loader shuffling.
@@ -58,9 +70,9 @@ class AtomicDataModule(lightning.LightningDataModule):
         self,
         type_names: List[str],
         r_max: float,
-        train: str,
-        val: Optional[str] = None,
-        test: Optional[str] = None,
+        train: Sources,
+        val: Optional[Sources] = None,
+        test: Optional[Sources] = None,
         split: Optional[Tuple[float, float, float]] = (0.8, 0.1, 0.1),
         seed: int = 0,
         batch_size: int = 5,
@@ -77,7 +89,7 @@ class AtomicDataModule(lightning.LightningDataModule):
         self.source_paths: List[str] = []
         self.type_mapper = TypeMapper(list(type_names))
         self.r_max = float(r_max)
-        self.paths = {"train": train, "val": val, "test": test}
+        self.sources = {"train": _as_sources(train), "val": _as_sources(val), "test": _as_sources(test)}
         if split is not None:
             split = tuple(float(x) for x in split)
             if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1.0) > 1e-6:
@@ -97,19 +109,17 @@ class AtomicDataModule(lightning.LightningDataModule):
         self._statistics: Optional[Dict[str, Any]] = None
 
     def _load(self, name: str) -> Dataset:
-        """One source: a path, or a list of paths / ``{"path", "weight"}`` concatenated in order."""
-        value = self.paths[name]
-        entries = value if isinstance(value, list) else [value]
+        """The files of one part (train, val or test), concatenated in order."""
+        sources = self.sources[name]
         datasets = []
-        for index, entry in enumerate(entries):
-            path, weight = (entry["path"], entry.get("weight", 1.0)) if isinstance(entry, dict) else (entry, 1.0)
-            key = f"data.{name}" if len(entries) == 1 else f"data.{name}[{index}]"
+        for index, source in enumerate(sources):
+            key = f"data.{name}" if len(sources) == 1 else f"data.{name}[{index}]"
             dataset = load_dataset(
-                path, self.type_mapper, self.r_max, dtype=self.dtype, config_key=key, min_distance=self.min_distance,
+                source.path, self.type_mapper, self.r_max, dtype=self.dtype, config_key=key, min_distance=self.min_distance,
                 nonfinite_labels=self.nonfinite_labels, source_id=len(self.source_paths),
             )
-            self.source_paths.append(str(path))
-            datasets.append(WeightedDataset(dataset, weight) if weight != 1.0 else dataset)
+            self.source_paths.append(source.path)
+            datasets.append(WeightedDataset(dataset, source.weight) if source.weight != 1.0 else dataset)
         return datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
 
     def setup(self, stage: Optional[str] = None) -> None:
@@ -123,12 +133,12 @@ class AtomicDataModule(lightning.LightningDataModule):
         full = self._load("train")
         if self.split is None:
             self.train_dataset = full
-            self.val_dataset = self._load("val") if self.paths["val"] is not None else None
-            self.test_dataset = self._load("test") if self.paths["test"] is not None else None
+            self.val_dataset = self._load("val") if self.sources["val"] is not None else None
+            self.test_dataset = self._load("test") if self.sources["test"] is not None else None
             return
         fractions = {"train": self.split[0], "val": self.split[1], "test": self.split[2]}
         for name in ("val", "test"):
-            if self.paths[name] is not None:
+            if self.sources[name] is not None:
                 fractions["train"] += fractions[name]
                 fractions[name] = 0.0
         n = len(full)
@@ -140,7 +150,7 @@ class AtomicDataModule(lightning.LightningDataModule):
             raise ValueError(f"split {list(self.split)} leaves no training frames out of {n}")
         self.train_dataset = Subset(full, perm[:n_train]) if n_train < n else full
         for name, part in (("val", perm[n_train : n_train + n_val]), ("test", perm[n_train + n_val :])):
-            if self.paths[name] is not None:
+            if self.sources[name] is not None:
                 dataset = self._load(name)
             else:
                 dataset = Subset(full, part) if part else None

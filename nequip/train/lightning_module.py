@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.swa_utils import AveragedModel
 
+from ..config import TrainConfig, config_to_dict
 from ..data import keys
 from ..model import build_model
 from ..model.compiled import compile_gradients
@@ -20,8 +21,10 @@ from .metrics import ModelMetrics
 TRAIN_CONFIG_KEYS = ("loss", "optimizer", "scheduler", "ema_decay", "initialize_from", "compile_mode")
 
 
-def train_config_of(config: Dict[str, Any]) -> Dict[str, Any]:
-    return {key: config[key] for key in TRAIN_CONFIG_KEYS}
+def train_config_of(config: TrainConfig) -> Dict[str, Any]:
+    """Those sections as plain data (they are saved in checkpoints, which hold no classes)."""
+    plain = config_to_dict(config)
+    return {key: plain[key] for key in TRAIN_CONFIG_KEYS}
 
 
 class NequIPLightningModule(L.LightningModule):

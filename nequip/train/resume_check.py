@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from ..config import ConfigError
+from ..config import ConfigError, TrainConfig, config_to_dict
 from ..model.registry import get_model_kind
 
 # dotted keys that define the trained model (kind and hyperparameters under model.*) and the
@@ -76,13 +76,13 @@ def read_previous_config(run_dir: str) -> Optional[Dict[str, Any]]:
     return content if isinstance(content, dict) else None
 
 
-def check_resume(run_dir: str, config: Dict[str, Any]) -> None:
+def check_resume(run_dir: str, config: TrainConfig) -> None:
     """Raises :class:`ConfigError` (one line) when resuming in ``run_dir`` would continue a model other
     than the one ``config`` describes; lists each changed key as ``old -> new`` and how to proceed."""
     previous = read_previous_config(run_dir)
     if previous is None:
         return
-    changes = changed_model_keys(previous, config)
+    changes = changed_model_keys(previous, config_to_dict(config))
     if changes:
         listed = "; ".join(f"{key}: {_short(a)} -> {_short(b)}" for key, a, b in changes)
         raise ConfigError(

@@ -11,21 +11,23 @@ import os
 import time
 from typing import Any, Callable, Dict
 
+from ..config import TrainConfig
+
 from ..utils.atomic import atomic_write_text
 
 FILE_NAME = "statistics.json"
 
 
-def data_fingerprint(config: Dict[str, Any]) -> str:
+def data_fingerprint(config: TrainConfig) -> str:
     """Identifies the training data and the settings statistics depend on (paths, sizes, mtimes)."""
-    data = config["data"]
+    data = config.data
     files = {}
     for key in ("train", "val", "test"):
-        for source in data[key] or []:
-            stat = os.stat(source["path"])
-            files.setdefault(key, []).append([source["path"], source["weight"], stat.st_size, stat.st_mtime_ns])
-    keyed = {"files": files, "split": data["split"], "seed": data["seed"], "type_names": config["type_names"],
-             "r_max": config["r_max"], "dtype": config["model_dtype"]}
+        for source in getattr(data, key) or []:
+            stat = os.stat(source.path)
+            files.setdefault(key, []).append([source.path, source.weight, stat.st_size, stat.st_mtime_ns])
+    keyed = {"files": files, "split": list(data.split), "seed": data.seed, "type_names": list(config.type_names),
+             "r_max": config.r_max, "dtype": config.model_dtype.value}
     return json.dumps(keyed, sort_keys=True)
 
 

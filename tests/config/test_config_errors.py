@@ -5,6 +5,7 @@ import os
 import pytest
 
 from nequip.config import ConfigError, load_config
+from nequip.data.source import DataSource
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,18 +30,18 @@ def error_of(path, overrides=()) -> str:
 
 def test_valid_config_fills_defaults_and_resolves_paths(tmp_path):
     config = load_config(write(tmp_path, BASE), ["trainer.max_epochs=7", "model.num_layers=2"])
-    assert config["trainer"]["max_epochs"] == 7
-    assert config["model"]["num_layers"] == 2
-    assert config["data"]["batch_size"] == 5
-    assert config["data"]["train"] == [{"path": str(tmp_path / "train.xyz"), "weight": 1.0}]
+    assert config.trainer.max_epochs == 7
+    assert config.model.num_layers == 2
+    assert config.data.batch_size == 5
+    assert config.data.train == [DataSource(str(tmp_path / "train.xyz"), 1.0)]
 
 
 def test_bundled_configs_validate():
     tutorial = load_config(os.path.join(REPO, "configs", "tutorial.yaml"))
-    train_file = tutorial["data"]["train"][0]["path"]
+    train_file = tutorial.data.train[0].path
     assert os.path.exists(train_file)
     full = load_config(os.path.join(REPO, "configs", "nequip.yaml"), [f"data.train={train_file}", "data.val=null"])
-    assert full["model"]["num_layers"] == 4
+    assert full.model.num_layers == 4
 
 
 @pytest.mark.parametrize(
@@ -89,3 +90,88 @@ def test_missing_required_keys(tmp_path):
 
 def test_override_without_equals(tmp_path):
     assert "not of the form key=value" in error_of(write(tmp_path, BASE), ["max_epochs"])
+
+
+def test_errors_name_the_line_of_the_file_or_the_command_line(tmp_path):
+    path = write(tmp_path, BASE + "optimizer:\n  name: adam\n  lr: -0.1\n")
+    assert error_of(path).startswith(f"{path}, line 7: optimizer.lr must be positive")
+    assert error_of(write(tmp_path, BASE), ["optimizer.lr=0"]).startswith("command line: optimizer.lr must be positive")
+    typo = write(tmp_path, BASE.replace("model: {kind: nequip}", "model: {kind: nequip, num_layers: two}"))
+    assert error_of(typo).startswith(f"{typo}, line 3: bad value for key 'model.num_layers'")
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("model.tp_backend=refrence", "'model.tp_backend' is 'refrence'; choose one of reference, extension"),
+        ("model.l_max=-1", "model.l_max must be >= 0"),
+        ("model.num_layers=0", "model.num_layers must be >= 1"),
+        ("model_dtype=float16", "'model_dtype' is 'float16'; choose one of float64, float32"),
+        ("type_names=[Cu,Cu]", "lists a species twice"),
+        ("loss.forces=-1", "loss.forces (a loss coefficient) must be >= 0"),
+        ("callbacks=[{class: lightning.pytorch.callbacks.EarlyStoping}]", "no class 'lightning.pytorch.callbacks.EarlyStoping'"),
+        ("callbacks=[{class: nequip.config.TrainConfig}]", "is not a lightning.pytorch.callbacks.callback.Callback"),
+        ("callbacks=[{class: lightning.pytorch.callbacks.EarlyStopping, monitr: val/loss}]", "do not fit lightning.pytorch.callbacks.EarlyStopping"),
+        ("callbacks=[EarlyStopping]", "'callbacks[0]' must be {class: import.path.ClassName"),
+        ("logging.loggers=[{class: lightning.pytorch.callbacks.EarlyStopping, monitor: val/loss}]", "is not a lightning.pytorch.loggers.logger.Logger"),
+    ],
+)
+def test_bad_values_are_caught_at_load(tmp_path, override, expected):
+    assert expected in error_of(write(tmp_path, BASE), [override])
+
+
+def test_model_section_is_typed_by_its_kind(tmp_path):
+    from allegro.model import AllegroConfig
+
+    config = load_config(write(tmp_path, BASE), ["model.kind=allegro", "model.num_tensor_features=8"])
+    assert isinstance(config.model, AllegroConfig) and config.model.num_tensor_features == 8
+    assert "unknown key 'model.num_features' for kind 'allegro'" in error_of(write(tmp_path, BASE), ["model.kind=allegro", "model.num_features=8"])
+
+
+def test_extra_callbacks_and_loggers_reach_the_trainer(tmp_path):
+    from lightning.pytorch.callbacks import EarlyStopping
+    from lightning.pytorch.loggers import CSVLogger
+
+    from nequip.train.trainer import build_trainer
+
+    config = load_config(write(tmp_path, BASE), [
+        f"run_dir={tmp_path / 'run'}",
+        "callbacks=[{class: lightning.pytorch.callbacks.EarlyStopping, monitor: val/loss, patience: 3}]",
+        f"logging.loggers=[{{class: lightning.pytorch.loggers.CSVLogger, save_dir: {tmp_path / 'csv'}}}]",
+    ])
+    trainer = build_trainer(config)
+    (early,) = [c for c in trainer.callbacks if isinstance(c, EarlyStopping)]
+    assert early.patience == 3 and early.monitor == "val/loss"
+    assert isinstance(trainer.logger, CSVLogger) and trainer.logger.save_dir == str(tmp_path / "csv")
+
+
+def test_config_to_dict_is_plain_data(tmp_path):
+    import yaml
+
+    from nequip.config import config_to_dict
+
+    plain = config_to_dict(load_config(write(tmp_path, BASE)))
+    assert plain["model_dtype"] == "float64" and plain["optimizer"]["name"] == "adam"
+    assert plain["data"]["train"] == [{"path": str(tmp_path / "train.xyz"), "weight": 1.0}]
+    assert yaml.safe_load(yaml.safe_dump(plain)) == plain
+
+
+def test_print_defaults_lists_every_key_with_type_and_meaning(capsys):
+    from nequip.scripts.train import main
+
+    assert main(["--print-defaults"]) == 0
+    text = capsys.readouterr().out
+    assert "type_names: ???  (required)" in text and "num_features: 32" in text
+    assert "# mse | huber; the pointwise error" in text
+    loaded = yaml_without_required(text)
+    assert loaded["data"]["split"] == [0.8, 0.1, 0.1] and loaded["model"]["kind"] == "nequip"
+    assert main(["--print-defaults", "model.kind=allegro"]) == 0
+    assert "num_tensor_features:" in capsys.readouterr().out
+    assert main(["--print-defaults", "trainer.max_epochs=3"]) == 2
+    assert "takes only model.kind=KIND" in capsys.readouterr().err
+
+
+def yaml_without_required(text: str):
+    import yaml
+
+    return yaml.safe_load(text.replace("???  (required)", "null"))

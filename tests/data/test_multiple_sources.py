@@ -14,8 +14,8 @@ def test_weighted_sources_are_concatenated(tmp_path, emt_xyz):
         f"data: {{train: [{emt_xyz}, {{path: {emt_xyz}, weight: 3.0}}], split: [0.5, 0.5, 0.0]}}\n"
     )
     config = load_config(str(config_file))
-    assert [s["weight"] for s in config["data"]["train"]] == [1.0, 3.0]
-    dm = AtomicDataModule(["Cu", "Au"], 3.6, config["data"]["train"], split=(1.0, 0.0, 0.0), dtype=torch.float64)
+    assert [s.weight for s in config.data.train] == [1.0, 3.0]
+    dm = AtomicDataModule(["Cu", "Au"], 3.6, config.data.train, split=(1.0, 0.0, 0.0), dtype=torch.float64)
     dm.setup()
     assert len(dm.train_dataset) == 48
     weights = [float(dm.train_dataset[i]["weight"]) for i in range(48)]

@@ -38,8 +38,8 @@ def test_tutorial_copy_and_commands(tmp_path, capsys):
                  "examples/ase_md.py", "examples/data/cu_emt.xyz", "examples/data/cu_emt_test.xyz"):
         assert (folder / name).read_bytes() == (REPO / name).read_bytes(), name
     config = load_config(str(folder / "configs" / "tutorial.yaml"))
-    assert config["data"]["train"][0]["path"] == str(folder / "examples" / "data" / "cu_emt.xyz")
-    assert config["model"]["tp_backend"] == "extension"
+    assert config.data.train[0].path == str(folder / "examples" / "data" / "cu_emt.xyz")
+    assert config.model.tp_backend == "extension"
 
 
 def test_tutorial_does_not_overwrite(tmp_path, capsys):
