@@ -20,6 +20,10 @@ class DataError(UserError):
     """A data file or frame: unreadable file, missing or non-finite label, unknown species, bad geometry."""
 
 
+class OutputError(UserError):
+    """An output that cannot be written: no space or quota, a read-only or missing folder, an existing file."""
+
+
 class ModelFileError(UserError):
     """A model file (``.ckpt``, ``.nequip.zip``, ``.nequip.pt2``): missing, damaged, foreign, incompatible
     version, non-finite weights, or a model that does not fit what it is asked to do."""

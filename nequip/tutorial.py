@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ._files import shipped_dir
+from .errors import OutputError, UserError
 from .utils.cli import run_cli
 from .utils.distribution import add_version_argument
 
@@ -33,10 +34,10 @@ def copy_tutorial(folder: Path, force: bool = False) -> List[Path]:
         for pattern in patterns:
             pairs += [(path, folder / name / path.relative_to(source)) for path in sorted(source.glob(pattern))]
     if not pairs:
-        raise FileNotFoundError(f"no tutorial files in {shipped_dir('configs').parent}: reinstall nequip-stack")
+        raise UserError(f"no tutorial files in {shipped_dir('configs').parent}: reinstall nequip-stack")
     existing = [str(target) for _, target in pairs if target.exists()]
     if existing and not force:
-        raise ValueError(f"{existing[0]} already exists; choose a new folder or pass --force to overwrite")
+        raise OutputError(f"{existing[0]} already exists; choose a new folder or pass --force to overwrite")
     for source, target in pairs:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)

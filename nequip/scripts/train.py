@@ -17,6 +17,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from ..config import ConfigError, TrainConfig, config_to_dict, load_config
 from ..config.defaults import default_config_text
 from ..data.datamodule import AtomicDataModule
+from ..errors import OutputError
 from ..model import resolve_model_spec
 from ..model.io import read_checkpoint
 from ..model.package import fine_tuning_spec
@@ -37,9 +38,9 @@ EXIT_INTERRUPTED = 3
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
 
 
-def _write_error(err: OSError, run_dir: str) -> ValueError:
+def _write_error(err: OSError, run_dir: str) -> OutputError:
     where = err.filename or os.path.abspath(run_dir)
-    return ValueError(
+    return OutputError(
         f"cannot write {where}: {err.strerror or err}; free disk space or quota, or make run_dir "
         f"{os.path.abspath(run_dir)} writable (or choose another), then rerun to resume from the last complete checkpoint"
     )

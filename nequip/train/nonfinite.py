@@ -6,7 +6,7 @@ weight NaN at the next optimizer step, and the run would go on to write NaN chec
 :class:`NonFiniteGuard` checks the step's loss and gradients just before the optimizer step and
 raises :class:`NonFiniteError` naming the step and the frames of the batch (file and index in it),
 so the last checkpoint written is the last finite one. ``nequip-train`` prints it as one line with
-exit code 2 (``NonFiniteError`` is a ``ValueError``, see nequip.utils.cli).
+exit code 2 (``NonFiniteError`` is a :class:`~nequip.errors.UserError`, see nequip.utils.cli).
 """
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -15,12 +15,13 @@ import lightning as L
 import torch
 
 from ..data import keys
+from ..errors import UserError
 
 # frames named in the message; a larger batch is summarised with a count
 _MAX_NAMED_FRAMES = 20
 
 
-class NonFiniteError(ValueError):
+class NonFiniteError(UserError):
     """A non-finite loss, gradient or weight; the message is one line that names where it came from."""
 
 

@@ -31,12 +31,14 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Optional
 
+from ..errors import ConfigError
+
 LOCK_NAME = "nequip-train.lock"
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0
 
 
-class RunDirLockedError(ValueError):
+class RunDirLockedError(ConfigError):
     """Another training holds the run_dir; the message is one line naming the holder."""
 
 

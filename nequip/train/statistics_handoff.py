@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any, Callable, Dict
 
-from ..config import TrainConfig
+from ..config import ConfigError, TrainConfig
 
 from ..utils.atomic import atomic_write_text
 
@@ -36,7 +36,7 @@ def shared_statistics(
 ) -> Dict[str, Any]:
     """Rank 0 runs ``compute`` and writes the result atomically; other ranks poll for it.
 
-    Raises ``TimeoutError`` naming the file if rank 0 has not written it within ``timeout_s``.
+    Raises :class:`ConfigError` naming the file if rank 0 has not written it within ``timeout_s``.
     """
     path = os.path.join(run_dir, FILE_NAME)
     if rank == 0:
@@ -51,7 +51,7 @@ def shared_statistics(
             if content.get("fingerprint") == fingerprint:
                 return content["statistics"]
         if time.monotonic() > deadline:
-            raise TimeoutError(
+            raise ConfigError(
                 f"rank {rank} waited {timeout_s:.0f} s for rank 0 to write {path}; is run_dir on a file system "
                 "shared by all nodes?"
             )

@@ -12,6 +12,8 @@ import os
 import tempfile
 from typing import Iterator
 
+from ..errors import OutputError
+
 
 def _umask() -> int:
     # os.umask is the only portable way to read it; set it back at once
@@ -27,9 +29,9 @@ def check_writable_folder(path: str) -> str:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as err:
-        raise ValueError(f"cannot create the folder '{folder}' for '{path}': {err.strerror}") from None
+        raise OutputError(f"cannot create the folder '{folder}' for '{path}': {err.strerror}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write '{path}': the folder '{folder}' is not writable; choose another output path")
+        raise OutputError(f"cannot write '{path}': the folder '{folder}' is not writable; choose another output path")
     return folder
 
 
@@ -38,7 +40,7 @@ def atomic_output(path: str, suffix: str = "") -> Iterator[str]:
     """Yields a temporary path in the folder of ``path`` (ending with ``suffix``, for writers that
     insist on a file extension); when the block ends without error, the file written there gets the
     umask's mode and replaces ``path``. On any error the temporary file is removed and ``path`` is left
-    as it was; an ``OSError`` becomes ``ValueError("cannot write 'path': ...")``."""
+    as it was; an ``OSError`` becomes ``OutputError("cannot write 'path': ...")``."""
     folder = check_writable_folder(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.tmp-", suffix=suffix)
     os.close(fd)
@@ -47,7 +49,7 @@ def atomic_output(path: str, suffix: str = "") -> Iterator[str]:
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as err:
-        raise ValueError(f"cannot write '{path}': {err.strerror or err}") from None
+        raise OutputError(f"cannot write '{path}': {err.strerror or err}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
