@@ -7,6 +7,7 @@ from e3nn import o3
 
 from nequip.data import keys
 from nequip.nn.graph_module import GraphModule, IrrepsDict
+from nequip.errors import ConfigError
 from nequip.nn.mlp import ScalarMLP
 from nequip.nn.species import SpeciesMapping, remap_type_axis
 
@@ -24,7 +25,7 @@ class TwoBodyLatent(GraphModule):
     def __init__(self, mlp_sizes: Sequence[int], irreps_in: Optional[IrrepsDict] = None):
         super().__init__()
         if len(mlp_sizes) < 1:
-            raise ValueError("two_body_mlp needs at least one size (the last one is the latent dimension)")
+            raise ConfigError("model.two_body_mlp needs at least one size (the last one is the latent dimension)")
         self._declare(
             irreps_in,
             required=[keys.NODE_ATTRS, keys.EDGE_EMBEDDING, keys.EDGE_CUTOFF],

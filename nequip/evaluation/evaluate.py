@@ -7,6 +7,7 @@ import torch
 
 from ..data import keys
 from ..data.batching import collate
+from ..errors import DataError, ModelFileError
 from ..train.loss import per_atom_energy
 from ..train.metrics import ModelMetrics
 
@@ -44,12 +45,12 @@ def evaluate(
     computed = metrics.compute()
     bad = sorted(k for k, v in computed.items() if not np.isfinite(v))
     if bad:
-        raise ValueError(f"metrics {', '.join(bad)} are not finite: the data has infinite labels; fix or drop those frames")
+        raise DataError(f"metrics {', '.join(bad)} are not finite: the data has infinite labels; fix or drop those frames")
     return computed, pairs
 
 
 def _check_finite_predictions(pred: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], first: int) -> None:
-    """Raises ``ValueError`` naming the frames (``first`` = dataset index of the batch's first frame)
+    """Raises :class:`ModelFileError` naming the frames (``first`` = dataset index of the batch's first frame)
     with a non-finite predicted energy, force or stress."""
     num_frames = int(batch[keys.NUM_ATOMS].numel())
     bad = torch.zeros(num_frames, dtype=torch.bool, device=batch[keys.NUM_ATOMS].device)
@@ -62,7 +63,7 @@ def _check_finite_predictions(pred: Dict[str, torch.Tensor], batch: Dict[str, to
     if bool(bad.any()):
         frames = (torch.nonzero(bad).flatten() + first).tolist()
         shown = ", ".join(map(str, frames[:10])) + (" ..." if len(frames) > 10 else "")
-        raise ValueError(
+        raise ModelFileError(
             f"the model predicts NaN or infinite energies/forces/stress for frame(s) {shown} of the data; "
             f"check those frames for atoms on top of each other, or the model for non-finite weights"
         )

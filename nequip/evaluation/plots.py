@@ -12,6 +12,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..errors import DataError, ModelFileError
+
 # quantity -> (axis label, name of one value, unit of the errors, factor from the data's unit to it)
 QUANTITIES = {
     "energy_per_atom": ("energy per atom (eV/atom)", "energy per atom", "meV/atom", 1e3),
@@ -67,12 +69,12 @@ def _error_bins(errors: np.ndarray) -> np.ndarray:
 
 
 def _finite_pairs(pairs: Dict[str, np.ndarray], key: str):
-    """``(reference, prediction)`` of ``key``; ``ValueError`` when the model predicted non-finite values
+    """``(reference, prediction)`` of ``key``; :class:`ModelFileError` when the model predicted non-finite values
     (a plot of them would be silently empty or fail on NaN axis limits)."""
     reference, prediction = pairs[key][:, 0], pairs[key][:, 1]
     bad = int(np.sum(~np.isfinite(prediction)))
     if bad:
-        raise ValueError(f"the model predicted {bad} non-finite {QUANTITIES[key][1]} values (of {len(prediction)}): "
+        raise ModelFileError(f"the model predicted {bad} non-finite {QUANTITIES[key][1]} values (of {len(prediction)}): "
                          "nothing to plot; the model is broken for this data")
     return reference, prediction
 
@@ -130,7 +132,7 @@ def parity_figure(pairs: Dict[str, np.ndarray], quantities: Sequence[str] = ("en
     plt = _pyplot()
     panels = [q for q in quantities if q in pairs and len(pairs[q])]
     if not panels:
-        raise ValueError(f"no labelled {' or '.join(quantities)} in the data: nothing to plot")
+        raise DataError(f"no labelled {' or '.join(quantities)} in the data: nothing to plot")
     fig, axes = plt.subplots(1, len(panels), figsize=(PANEL_INCHES * len(panels) + 0.8, PANEL_INCHES + 0.3),
                              squeeze=False, layout="constrained")
     for ax, key in zip(axes[0], panels):

@@ -10,6 +10,7 @@ from e3nn import o3
 
 from ..data import keys
 from ..ops import ConvolutionTP
+from ..errors import ConfigError
 from .graph_module import GraphModule, IrrepsDict
 from .mlp import ScalarMLP
 from .species import SpeciesMapping, remap_e3nn_weight
@@ -70,7 +71,7 @@ class InteractionBlock(GraphModule):
         scalars = o3.Irreps([(m, ir) for m, ir in target_irreps if ir.l == 0 and ir in reachable])
         gated = o3.Irreps([(m, ir) for m, ir in target_irreps if ir.l > 0 and ir in reachable])
         if scalars.dim == 0:
-            raise ValueError(f"no scalar features are reachable in {target_irreps} from {irreps_h} x {irreps_sh}")
+            raise ConfigError(f"no scalar features are reachable in {target_irreps} from {irreps_h} x {irreps_sh}")
         self.gate = e3nn_nn.Gate(
             scalars,
             [torch.nn.functional.silu if ir.p == 1 else torch.tanh for _, ir in scalars],

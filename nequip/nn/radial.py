@@ -4,6 +4,8 @@ import math
 
 import torch
 
+from ..errors import ConfigError
+
 
 class BesselBasis(torch.nn.Module):
     """``sqrt(2/r_max) * sin(n pi r / r_max) / r`` for n = 1..num_basis.
@@ -34,7 +36,7 @@ class PolynomialCutoff(torch.nn.Module):
     def __init__(self, r_max: float, p: int = 6):
         super().__init__()
         if p < 2:
-            raise ValueError(f"polynomial cutoff power p must be >= 2, got {p}")
+            raise ConfigError(f"polynomial cutoff power p (model.cutoff_p) must be >= 2, got {p}")
         self.r_max = float(r_max)
         self.p = float(p)
 

@@ -4,6 +4,7 @@ compiled operator library (``backend="extension"``, see extensions/), with the s
 import torch
 from e3nn import o3
 
+from ..errors import ConfigError
 from . import extension, reference
 from .paths import cg_block, enumerate_paths
 
@@ -17,11 +18,11 @@ def ops_available() -> bool:
 
 def _check_backend(backend: str) -> None:
     if backend not in BACKENDS:
-        raise ValueError(f"tensor-product backend '{backend}' is unknown; choose one of {', '.join(BACKENDS)}")
+        raise ConfigError(f"tensor-product backend '{backend}' is unknown; choose one of {', '.join(BACKENDS)}")
     if backend == "extension":
         usable, reason = extension.available()
         if not usable:
-            raise ValueError(f"tensor-product backend 'extension' is not usable here: {reason}")
+            raise ConfigError(f"tensor-product backend 'extension' is not usable here: {reason}")
 
 
 class _TensorProduct(torch.nn.Module):
