@@ -17,7 +17,7 @@ from ..config import ConfigError, load_config
 from ..data.datamodule import AtomicDataModule
 from ..model import resolve_model_spec
 from ..model.io import read_checkpoint
-from ..model.package import fine_tuning_spec
+from ..model.fine_tune import fine_tuning_spec
 from ..model.spec import DTYPES
 from ..train.lightning_module import NequIPLightningModule, train_config_of
 from ..train.resume_check import check_fresh_start, check_resume, existing_checkpoints
