@@ -20,17 +20,9 @@ from .checks import check_exists
 from .package import PACKAGE_SUFFIX, read_package, write_package
 from .spec import build_model
 
-SUFFIXES = (CHECKPOINT_SUFFIX, PACKAGE_SUFFIX, PT2_SUFFIX)
-
-__all__ = ["SUFFIXES", "check_device", "load_eager_model", "load_model", "model_weights", "package_model_file", "read_checkpoint",
+# read_checkpoint and model_weights: the raw checkpoint, for what reads more than the model (resume)
+__all__ = ["check_device", "load_eager_model", "load_model", "model_weights", "package_model_file", "read_checkpoint",
            "read_model_file"]
-
-
-def _unknown_suffix(path: str) -> ModelFileError:
-    return ModelFileError(
-        f"'{path}': unknown model file type; expected a training checkpoint (.ckpt), a model package "
-        f"(.nequip.zip) or a compiled package (.nequip.pt2)"
-    )
 
 
 def read_model_file(path: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
@@ -48,7 +40,10 @@ def read_model_file(path: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]
             f"'{path}' is a compiled package without weights; give the training checkpoint (.ckpt) or model "
             f"package (.nequip.zip) it was compiled from"
         )
-    raise _unknown_suffix(path)
+    raise ModelFileError(
+        f"'{path}': unknown model file type; expected a training checkpoint (.ckpt), a model package "
+        f"(.nequip.zip) or a compiled package (.nequip.pt2)"
+    )
 
 
 def package_model_file(path: str, out: str) -> str:
