@@ -5,6 +5,7 @@ invariant latent, summed onto atoms, per-type scaled and shifted; forces and str
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
+from nequip.model.hyperparameters import ModelHyperparameters
 from nequip.model.pipeline import build_pipeline
 from nequip.nn.forces import ForceStressOutput
 
@@ -12,31 +13,20 @@ from .nn import AllegroLayer, InitialPairFeatures, PairEnergyReadout, TwoBodyLat
 
 
 @dataclass
-class AllegroConfig:
-    """Hyperparameters of the ``model:`` section for ``kind: allegro``.
+class AllegroConfig(ModelHyperparameters):
+    """Hyperparameters of the ``model:`` section for ``kind: allegro`` (the shared ones: see
+    :class:`nequip.model.hyperparameters.ModelHyperparameters`).
 
     ``two_body_mlp``: hidden sizes of the two-body MLP, the last entry is the latent dimension.
     ``latent_mlp`` / ``readout_mlp``: hidden sizes of the latent update and pair-energy MLPs.
-    ``avg_num_neighbors``, ``per_type_energy_shifts`` and ``per_type_energy_scales`` left at ``null``
-    are computed from the training set.
     """
 
     kind: str = "allegro"
     num_layers: int = 2
-    l_max: int = 2
-    parity: bool = True
     num_tensor_features: int = 16
     two_body_mlp: List[int] = field(default_factory=lambda: [64, 128])
     latent_mlp: List[int] = field(default_factory=lambda: [128])
     readout_mlp: List[int] = field(default_factory=lambda: [32])
-    num_bessels: int = 8
-    bessel_trainable: bool = False
-    cutoff_p: int = 6
-    tp_backend: str = "reference"
-    avg_num_neighbors: Any = None
-    per_type_energy_shifts: Any = None
-    per_type_energy_scales: Any = None
-    scale_shift_trainable: bool = False
 
 
 def build_allegro(spec: Dict[str, Any]) -> ForceStressOutput:

@@ -27,3 +27,8 @@ class OutputError(UserError):
 class ModelFileError(UserError):
     """A model file (``.ckpt``, ``.nequip.zip``, ``.nequip.pt2``): missing, damaged, foreign, incompatible
     version, non-finite weights, or a model that does not fit what it is asked to do."""
+
+
+class ModelFileNotFound(ModelFileError, FileNotFoundError):
+    """A model file that does not exist: a ``ModelFileError`` that is also the ``FileNotFoundError``
+    callers of the loaders have always caught."""

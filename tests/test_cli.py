@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from ase import Atoms
 from ase.io import write
 
@@ -89,3 +90,15 @@ def test_benchmark_user_structure(trained_checkpoint, emt_xyz, capsys):
     assert row["atoms"] == 16
     assert benchmark.main([trained_checkpoint, "--structure", emt_xyz, "--repeat", "2,1"]) == 2
     assert "--repeat" in capsys.readouterr().err
+
+
+def test_benchmark_cells_hold_the_model_species():
+    from nequip.scripts.benchmark import fcc_cell
+
+    copper = fcc_cell(["Cu"], 256)
+    assert len(copper) == 256 and set(copper.get_chemical_symbols()) == {"Cu"}
+    assert copper.cell.lengths() == pytest.approx([4 * 3.61] * 3)
+    alloy = fcc_cell(["Cu", "Au"], 32)
+    assert alloy.get_chemical_symbols().count("Au") == 16 and alloy.get_chemical_symbols().count("Cu") == 16
+    with pytest.raises(ValueError, match="type name 'Cu_surface' is not a chemical symbol; .*--structure"):
+        fcc_cell(["Cu_surface"], 32)

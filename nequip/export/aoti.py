@@ -7,14 +7,14 @@ counts (``torch.export.export(strict=False)``); compile and package it with
 ``AOTIModelPackageLoader::get_metadata()``.
 """
 
-import os
 import sys
 from typing import Any, Dict, Tuple
 
 import torch
 
 from .. import __version__
-from ..model.io import check_framework_version
+from ..errors import ModelFileError
+from ..model.checks import check_exists, check_framework_version
 from ..utils.atomic import atomic_output, check_writable_folder
 from .digest import DIGEST_KEY, check_metadata_digest, metadata_digest
 from .targets import TARGETS, ase_function, lammps_function
@@ -229,12 +229,11 @@ def spec_from_metadata(meta: Dict[str, str]) -> Dict[str, Any]:
 
 def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Dict[str, str]]:
     """``(compiled callable, metadata)`` of a ``.nequip.pt2``. Raises ``FileNotFoundError`` for a
-    missing file and ``ValueError`` when the package is not ours, its metadata does not match its
+    missing file and ``ModelFileError`` when the package is not ours, its metadata does not match its
     digest (see nequip.export.digest), it was written by an incompatible framework version, or it was
     compiled for another ``target``/``device`` than asked. A ``.pt2`` is native code: load only files
     from sources you trust."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file '{path}' not found")
+    check_exists(path)
     from torch._inductor import aoti_load_package
 
     try:
@@ -242,9 +241,9 @@ def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Di
     except Exception as err:
         # torch's message runs over several lines (a list of the models found); the first says what is wrong
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"'{path}' is not an AOT Inductor package, or a damaged one ({reason}); recompile it with nequip-compile") from None
+        raise ModelFileError(f"'{path}' is not an AOT Inductor package, or a damaged one ({reason}); recompile it with nequip-compile") from None
     if MODEL_KIND_KEY not in packaged_meta or "target" not in packaged_meta:
-        raise ValueError(f"'{path}' is a .pt2 package but not one written by nequip-compile (no model metadata)")
+        raise ModelFileError(f"'{path}' is a .pt2 package but not one written by nequip-compile (no model metadata)")
     check_metadata_digest(packaged_meta, path)
     check_framework_version(packaged_meta.get("framework_version"), path)
     if packaged_meta.get(OPS_LIBRARY_KEY):
@@ -252,21 +251,21 @@ def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Di
 
         usable, reason = extension.available()
         if not usable:
-            raise ValueError(f"'{path}' uses nequip's tensor-product operators, which cannot be loaded here: {reason}")
+            raise ModelFileError(f"'{path}' uses nequip's tensor-product operators, which cannot be loaded here: {reason}")
     try:
         compiled = aoti_load_package(path)
     except Exception as err:
-        raise ValueError(f"'{path}' is not a loadable AOT Inductor package on this machine: {err}") from None
+        raise ModelFileError(f"'{path}' is not a loadable AOT Inductor package on this machine: {err}") from None
     meta = dict(compiled.get_metadata())
     if MODEL_KIND_KEY not in meta or "target" not in meta:
-        raise ValueError(f"'{path}' is a .pt2 package but not one written by nequip-compile (no model metadata)")
+        raise ModelFileError(f"'{path}' is a .pt2 package but not one written by nequip-compile (no model metadata)")
     if target is not None and meta["target"] != target:
-        raise ValueError(
+        raise ModelFileError(
             f"'{path}' was compiled for target '{meta['target']}', but target '{target}' is needed; "
             f"recompile with nequip-compile ... --target {target}"
         )
     if device is not None and meta["device"] != torch.device(device).type:
-        raise ValueError(
+        raise ModelFileError(
             f"'{path}' was compiled for device '{meta['device']}', but device '{device}' was asked for; "
             f"recompile with nequip-compile ... --device {torch.device(device).type}"
         )

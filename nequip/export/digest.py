@@ -12,6 +12,8 @@ import hashlib
 import warnings
 from typing import Dict
 
+from ..errors import ModelFileError
+
 DIGEST_KEY = "spec_digest"
 # order matters: the C++ loader joins the same fields in the same order
 DIGEST_FIELDS = (
@@ -31,7 +33,7 @@ def metadata_digest(meta: Dict[str, str]) -> str:
 
 
 def check_metadata_digest(meta: Dict[str, str], path: str) -> None:
-    """Raises ``ValueError`` naming ``path`` when its metadata does not match its digest. A package
+    """Raises ``ModelFileError`` naming ``path`` when its metadata does not match its digest. A package
     compiled before digests existed (no ``spec_digest``) loads with a warning."""
     recorded = meta.get(DIGEST_KEY)
     if recorded is None:
@@ -39,7 +41,7 @@ def check_metadata_digest(meta: Dict[str, str], path: str) -> None:
                       f"checked; recompile it with nequip-compile to protect it")
         return
     if recorded != metadata_digest(meta):
-        raise ValueError(
+        raise ModelFileError(
             f"'{path}': its metadata (r_max {meta.get('r_max')}, type_names '{meta.get('type_names')}', ...) does "
             f"not match the digest it was compiled with; the file was edited or damaged, recompile it with nequip-compile"
         )

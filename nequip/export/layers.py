@@ -28,14 +28,15 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import torch
 
 from ..data import keys
+from ..nn.edges import EdgeVectors
 
 
 def _steps(model: torch.nn.Module) -> Dict[str, torch.nn.Module]:
     steps = getattr(getattr(model, "energy_model", None), "steps", None)
-    if steps is None or "interaction_0" not in steps or "edge_vectors" not in steps:
+    if steps is None or "interaction_0" not in steps or not any(isinstance(s, EdgeVectors) for s in steps.values()):
         raise ValueError(
-            "per-layer export needs a NequIP model (ForceStressOutput around a SequentialGraphNetwork with "
-            f"'edge_vectors' and 'interaction_<k>' steps); got {type(model).__name__}"
+            "per-layer export needs a NequIP model (ForceStressOutput around a SequentialGraphNetwork with an "
+            f"EdgeVectors step and 'interaction_<k>' steps); got {type(model).__name__}"
         )
     return dict(steps.items())
 
@@ -53,7 +54,8 @@ def _split_steps(model: torch.nn.Module):
     # steps before the first layer that write node features (the chemical embedding) vs the rest
     embedding = [n for n in names[:first] if keys.NODE_FEATURES in (steps[n].irreps_out or {})
                  and keys.NODE_FEATURES not in (steps[n].irreps_in or {})]
-    geometry = [n for n in names[:first] if n not in embedding and n != "edge_vectors"]
+    # the edge vectors are the programs' input: the step that computes them from positions is left out
+    geometry = [n for n in names[:first] if n not in embedding and not isinstance(steps[n], EdgeVectors)]
     layers = names[first : last + 1]
     readout = names[last + 1 :]
     return steps, geometry, embedding, layers, readout

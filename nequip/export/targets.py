@@ -61,23 +61,15 @@ def ase_function(model: torch.nn.Module) -> Callable:
     return forward
 
 
-def _energy_steps(model: torch.nn.Module):
-    """The energy pipeline's steps with the edge-vector step removed (its output is supplied)."""
-    energy_model = getattr(model, "energy_model", None)
-    steps = getattr(energy_model, "steps", None)
-    if steps is None or "edge_vectors" not in steps:
-        raise ValueError(
-            "the lammps target needs a model made of a ForceStressOutput around a SequentialGraphNetwork "
-            f"with an 'edge_vectors' step; got {type(model).__name__}"
-        )
-    return [step for name, step in steps.items() if name != "edge_vectors"]
-
-
 def lammps_function(model: torch.nn.Module) -> Callable:
     """``f(pos, atom_types, edge_index, num_local) -> (atomic_energy, total_energy, forces, virial,
     atom_virial)``; see the module docstring for shapes and signs. Raises ``ValueError`` for a model
-    whose pipeline has no separate edge-vector step."""
-    steps = _energy_steps(model)
+    that cannot give its energy as a function of the edge vectors
+    (:meth:`nequip.nn.forces.ForceStressOutput.edge_vector_energy`)."""
+    edge_vector_energy = getattr(model, "edge_vector_energy", None)
+    if edge_vector_energy is None:
+        raise ValueError(f"the lammps target needs a model built by nequip's pipeline (ForceStressOutput); got {type(model).__name__}")
+    energy = edge_vector_energy()
 
     def forward(pos, atom_types, edge_index, num_local):
         center, neighbor = edge_index[0], edge_index[1]
@@ -85,8 +77,7 @@ def lammps_function(model: torch.nn.Module) -> Callable:
         data = _single_frame(pos, torch.zeros(1, 3, 3, dtype=pos.dtype, device=pos.device))
         data.update({keys.POSITIONS: pos, keys.ATOM_TYPES: atom_types, keys.EDGE_INDEX: edge_index,
                      keys.EDGE_VECTORS: vec, keys.EDGE_LENGTHS: torch.linalg.norm(vec, dim=-1)})
-        for step in steps:
-            data = step(data)
+        data = energy(data)
         local = torch.arange(pos.shape[0], device=pos.device) < num_local
         atomic = torch.where(local, data[keys.ATOMIC_ENERGY], torch.zeros_like(data[keys.ATOMIC_ENERGY]))
         total = atomic.sum().reshape(1)

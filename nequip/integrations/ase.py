@@ -21,21 +21,6 @@ from ..model.io import load_model
 from ..utils.memory import keep_freed_memory
 
 
-class _CompiledASEModel(torch.nn.Module):
-    """Dict-in, dict-out front of a compiled ``ase``-target package (see nequip.export.targets)."""
-
-    def __init__(self, compiled):
-        super().__init__()
-        self.compiled = compiled
-
-    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        from ..export.targets import TARGETS
-
-        inputs, outputs = TARGETS["ase"]
-        out = self.compiled(*[data[k] for k in inputs])
-        return dict(zip(outputs, out))
-
-
 def wrapped_positions(atoms) -> np.ndarray:
     """``[N, 3]`` positions (Å, float64) moved by whole lattice vectors into the cell along the
     periodic directions (a drifted copy and the wrapped one are the same system). Atoms already in
@@ -75,13 +60,8 @@ class NequIPCalculator(Calculator):
 
     @classmethod
     def from_file(cls, path: str, device: str = "cpu", **kwargs) -> "NequIPCalculator":
-        """Loads a ``.ckpt``, ``.nequip.zip`` or ``.nequip.pt2`` (ase target; raises ``ValueError`` when
-        the package was compiled for another target or device)."""
-        if path.endswith(".pt2"):
-            from ..export.aoti import load_pt2, spec_from_metadata
-
-            compiled, meta = load_pt2(path, target="ase", device=device)
-            return cls(_CompiledASEModel(compiled), spec_from_metadata(meta), device=device, **kwargs)
+        """Loads a ``.ckpt``, ``.nequip.zip`` or ``.nequip.pt2`` (see nequip.model.io.load_model; raises
+        ``ModelFileError`` when a ``.nequip.pt2`` was compiled for another target or device)."""
         model, spec = load_model(path, device=device)
         return cls(model, spec, device=device, **kwargs)
 

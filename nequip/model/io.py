@@ -1,97 +1,62 @@
-"""Loading trained models for evaluation and inference.
+"""The model files, read in one place by their suffix: training checkpoints (``.ckpt``, see
+nequip.model.checkpoint), model packages (``.nequip.zip``, see nequip.model.package) and AOT Inductor
+packages (``.nequip.pt2``, see nequip.export.aoti).
 
-A training checkpoint (``.ckpt``) holds the model spec in ``hyper_parameters["spec"]`` and the
-weights in ``state_dict``; it is read with ``torch.load(weights_only=True)`` (no code is unpickled)
-and the model is rebuilt from the spec. The EMA weights are used when the run had EMA on.
+The calculator, ``nequip-evaluate``, ``nequip-benchmark``, ``nequip-compile``, ``nequip-package`` and
+fine-tuning all read models through this module. ``.ckpt`` and ``.nequip.zip`` carry a spec and
+weights (an eager model is rebuilt from them); a ``.nequip.pt2`` carries compiled code and the part
+of the spec its metadata records, so it can be run but not recompiled, packaged or fine-tuned.
 """
 
-import os
 from typing import Any, Dict, Tuple
 
 import torch
 
-from .. import __version__
+from ..data import keys
+from ..errors import ModelFileError
+from ..export.aoti import PT2_SUFFIX
+from .checkpoint import CHECKPOINT_SUFFIX, model_weights, read_checkpoint, read_checkpoint_model
+from .checks import check_exists
+from .package import PACKAGE_SUFFIX, read_package, write_package
 from .spec import build_model
 
-_EMA_PREFIX = "ema.module."
-_MODEL_PREFIX = "model."
+# read_checkpoint and model_weights: the raw checkpoint, for what reads more than the model (resume)
+__all__ = ["check_device", "load_eager_model", "load_model", "model_weights", "package_model_file", "read_checkpoint",
+           "read_model_file"]
 
 
-def read_checkpoint(path: str) -> Dict[str, Any]:
-    """Raises ``FileNotFoundError`` / ``ValueError`` naming the file when it is missing or not ours."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file '{path}' not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a corrupt or foreign file: say which
-        raise ValueError(f"'{path}' is not a readable training checkpoint: {err}") from None
-    if not isinstance(ckpt, dict) or "spec" not in ckpt.get("hyper_parameters", {}):
-        raise ValueError(f"'{path}' is not a checkpoint written by nequip-train (no model spec inside)")
-    return ckpt
-
-
-def read_checkpoint_model(path: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
-    """``(spec, weights)`` of a ``.ckpt`` (EMA weights when it has them), checked: finite weights and a
-    compatible framework version, else ``ValueError`` naming the file."""
-    ckpt = read_checkpoint(path)
-    spec = ckpt["hyper_parameters"]["spec"]
-    check_framework_version(spec.get("framework_version"), path)
-    weights = model_weights(ckpt)
-    check_finite_weights(weights, path)
-    return spec, weights
-
-
-def model_weights(ckpt: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-    """The EMA weights if the checkpoint has them, else the trained weights, with prefixes removed."""
-    state = ckpt["state_dict"]
-    prefix = _EMA_PREFIX if any(k.startswith(_EMA_PREFIX) for k in state) else _MODEL_PREFIX
-    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def check_finite_weights(weights: Dict[str, torch.Tensor], path: str) -> None:
-    """Raises ``ValueError`` naming ``path`` and the first parameter (in name order) that holds a NaN
-    or infinite value: such a model (a diverged training) must never be packaged, compiled or used."""
-    for name in sorted(weights):
-        value = weights[name]
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            bad = int((~torch.isfinite(value)).sum())
-            raise ValueError(
-                f"'{path}' has non-finite weights: parameter '{name}' holds {bad} NaN/inf value(s) of "
-                f"{value.numel()}; its training diverged, use an earlier checkpoint or retrain"
-            )
-
-
-def _version_tuple(version: str) -> Tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
-
-
-def check_framework_version(file_version: Any, path: str) -> None:
-    """Raises ``ValueError`` naming both versions when ``path`` was written by a framework version this
-    one cannot read. The rule (README, "File versions"): a file loads when its major version equals
-    this framework's and its minor version is not newer (a newer minor may add fields or model kinds
-    an older reader would misread). A file without a recorded version predates the rule and loads."""
-    if file_version is None:
-        return
-    try:
-        mine, theirs = _version_tuple(__version__), _version_tuple(str(file_version))
-    except ValueError:
-        raise ValueError(f"'{path}' records framework version '{file_version}', which is not a version of nequip") from None
-    if theirs[0] != mine[0] or theirs[1] > mine[1]:
-        raise ValueError(
-            f"'{path}' was written by nequip {file_version}, which this nequip {__version__} cannot read "
-            f"(files load within the same major version, up to this minor version); "
-            f"use nequip {theirs[0]}.{theirs[1]} or newer"
+def read_model_file(path: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    """``(spec, weights)`` of a ``.ckpt`` (EMA weights when it has them) or a ``.nequip.zip``, checked
+    (see nequip.model.checks). Raises ``FileNotFoundError`` for a missing file and ``ModelFileError``
+    for a damaged or foreign one, or for a ``.nequip.pt2`` (compiled code, no weights to read)."""
+    if path.endswith(CHECKPOINT_SUFFIX):
+        return read_checkpoint_model(path)
+    if path.endswith(PACKAGE_SUFFIX):
+        _, spec, weights = read_package(path)
+        return spec, weights
+    check_exists(path)
+    if path.endswith(PT2_SUFFIX):
+        raise ModelFileError(
+            f"'{path}' is a compiled package without weights; give the training checkpoint (.ckpt) or model "
+            f"package (.nequip.zip) it was compiled from"
         )
+    raise ModelFileError(
+        f"'{path}': unknown model file type; expected a training checkpoint (.ckpt), a model package "
+        f"(.nequip.zip) or a compiled package (.nequip.pt2)"
+    )
 
 
-def load_checkpoint_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
-    """``(model in eval mode on device, spec)`` from a ``.ckpt`` file. Raises ``ValueError`` for a model
-    with non-finite weights or written by an incompatible framework version."""
-    spec, weights = read_checkpoint_model(path)
-    model = build_model(spec)
-    model.load_state_dict(weights)
-    return model.to(device).eval(), spec
+def package_model_file(path: str, out: str) -> str:
+    """Writes the model package ``out`` (``*.nequip.zip``) from the model file ``path`` (a ``.ckpt``,
+    EMA weights when present, or a ``.nequip.zip``); returns ``out``. Raises ``ValueError`` for a bad
+    output name or an unwritable folder, before reading anything, and what :func:`read_model_file` raises."""
+    from ..utils.atomic import check_writable_folder
+
+    if not out.endswith(PACKAGE_SUFFIX):
+        raise ValueError(f"package file '{out}' must end with {PACKAGE_SUFFIX}")
+    check_writable_folder(out)
+    spec, weights = read_model_file(path)
+    return write_package(spec, weights, out, source=path)
 
 
 def check_device(device: str) -> None:
@@ -107,20 +72,61 @@ def check_device(device: str) -> None:
         raise ValueError(f"device '{device}' asked for, but there are only {torch.cuda.device_count()} CUDA GPU(s) here")
 
 
-def load_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
-    """Loads an eager model from a training checkpoint (``.ckpt``) or a model package
-    (``.nequip.zip``); returns ``(model, spec)``. Raises ``FileNotFoundError`` for a missing file and
-    ``ValueError`` for any other file type (a compiled ``.nequip.pt2`` is not an eager model), or for a
-    device that is not valid or not available here."""
-    check_device(device)
-    if path.endswith(".ckpt"):
-        return load_checkpoint_model(path, device)
-    if path.endswith(".nequip.zip"):
-        from .package import load_package_model
+class CompiledModel(torch.nn.Module):
+    """Dict-in, dict-out front of an ``ase``-target ``.nequip.pt2`` (see nequip.export.targets): the
+    same outputs as an eager model (``total_energy``, ``atomic_energy``, ``forces``, ``stress``,
+    ``virial``) for a batch of frames, run one frame at a time (the compiled program takes one)."""
 
-        return load_package_model(path, device)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file '{path}' not found")
-    raise ValueError(
-        f"'{path}': unknown model file type; expected a training checkpoint (.ckpt) or a model package (.nequip.zip)"
-    )
+    def __init__(self, compiled):
+        super().__init__()
+        self.compiled = compiled
+
+    def _frame(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        from ..export.targets import TARGETS
+
+        inputs, outputs = TARGETS["ase"]
+        return dict(zip(outputs, self.compiled(*[data[k] for k in inputs])))
+
+    def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        num_atoms = data[keys.NUM_ATOMS]
+        if num_atoms.numel() == 1:
+            return {**data, **self._frame(data)}
+        atom_ends = torch.cumsum(num_atoms, 0).tolist()
+        centers = data[keys.EDGE_INDEX][0]
+        results = []
+        for frame, end in enumerate(atom_ends):
+            start = end - int(num_atoms[frame])
+            edges = data[keys.BATCH][centers] == frame
+            results.append(self._frame({
+                keys.POSITIONS: data[keys.POSITIONS][start:end], keys.ATOM_TYPES: data[keys.ATOM_TYPES][start:end],
+                keys.CELL: data[keys.CELL][frame : frame + 1], keys.EDGE_INDEX: data[keys.EDGE_INDEX][:, edges] - start,
+                keys.EDGE_CELL_SHIFT: data[keys.EDGE_CELL_SHIFT][edges],
+            }))
+        return {**data, **{key: torch.cat([r[key] for r in results]) for key in results[0]}}
+
+
+def load_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """``(model in eval mode on device, spec)`` from any model file: a ``.ckpt`` or ``.nequip.zip``
+    gives the eager model rebuilt from its spec and weights; a ``.nequip.pt2`` (compiled for the
+    ``ase`` target and this device type) gives a :class:`CompiledModel` and the spec its metadata
+    records (kind, type_names, r_max, dtype, num_layers). Raises ``FileNotFoundError`` for a missing
+    file, ``ModelFileError`` for a damaged, foreign or incompatible one and ``ValueError`` for a device
+    that is not valid or not available here."""
+    check_device(device)
+    if path.endswith(PT2_SUFFIX):
+        from ..export.aoti import load_pt2, spec_from_metadata
+
+        compiled, meta = load_pt2(path, target="ase", device=device)
+        return CompiledModel(compiled).to(device).eval(), spec_from_metadata(meta)
+    return load_eager_model(path, device)
+
+
+def load_eager_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """``(model in eval mode on device, spec)`` rebuilt from a ``.ckpt`` or ``.nequip.zip`` (what
+    ``nequip-compile`` compiles); raises as :func:`read_model_file` does, ``ModelFileError`` for a
+    ``.nequip.pt2`` included, and ``ValueError`` for a device not valid or not available here."""
+    check_device(device)
+    spec, weights = read_model_file(path)
+    model = build_model(spec)
+    model.load_state_dict(weights)
+    return model.to(device).eval(), spec

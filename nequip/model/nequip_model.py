@@ -10,33 +10,21 @@ from ..nn.embedding import TypeEmbedding
 from ..nn.forces import ForceStressOutput
 from ..nn.interaction import InteractionBlock, hidden_irreps
 from ..nn.readout import AtomicEnergyReadout
+from .hyperparameters import ModelHyperparameters
 from .pipeline import build_pipeline
 
 
 @dataclass
-class NequIPConfig:
-    """Hyperparameters of the ``model:`` section for ``kind: nequip``.
-
-    ``avg_num_neighbors``, ``per_type_energy_shifts`` and ``per_type_energy_scales`` left at ``null``
-    are computed from the training set (mean neighbors, least-squares per-type energies, force RMS).
-    """
+class NequIPConfig(ModelHyperparameters):
+    """Hyperparameters of the ``model:`` section for ``kind: nequip`` (the shared ones: see
+    :class:`nequip.model.hyperparameters.ModelHyperparameters`)."""
 
     kind: str = "nequip"
     num_layers: int = 3
-    l_max: int = 2
-    parity: bool = True
     num_features: int = 32
-    num_bessels: int = 8
-    bessel_trainable: bool = False
-    cutoff_p: int = 6
     radial_mlp_depth: int = 2
     radial_mlp_width: int = 64
     resnet: bool = True
-    tp_backend: str = "reference"
-    avg_num_neighbors: Any = None
-    per_type_energy_shifts: Any = None
-    per_type_energy_scales: Any = None
-    scale_shift_trainable: bool = False
 
 
 def build_nequip(spec: Dict[str, Any]) -> ForceStressOutput:

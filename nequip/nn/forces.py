@@ -10,6 +10,7 @@ from typing import Callable, Dict, Optional
 import torch
 
 from ..data import keys
+from .edges import EdgeVectors
 from .graph_module import GraphModule
 
 # energy_and_gradients(inputs, pos, strain) -> {total_energy, atomic_energy, dE/dpos, dE/dstrain}
@@ -52,6 +53,26 @@ class ForceStressOutput(GraphModule):
         if not self.training:  # their graph is spent: detached, as compiled functions must return them
             energy, atomic = energy.detach(), atomic.detach()
         return {keys.TOTAL_ENERGY: energy, keys.ATOMIC_ENERGY: atomic, GRAD_POSITIONS: grad_pos, GRAD_STRAIN: grad_strain}
+
+    def edge_vector_energy(self) -> Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]:
+        """The energy model as a function of given ``edge_vectors [E,3]`` and ``edge_lengths [E]``: every
+        step but the one that computes them from positions, cell and shifts (:class:`EdgeVectors`), so
+        that an exporter can differentiate with respect to the edge vectors (nequip.export.targets).
+        Raises ``ValueError`` when the energy model is not a pipeline with one such step."""
+        steps = list(getattr(self.energy_model, "steps", {}).values())
+        kept = [step for step in steps if not isinstance(step, EdgeVectors)]
+        if len(kept) != len(steps) - 1:
+            raise ValueError(
+                "the energy as a function of the edge vectors needs a SequentialGraphNetwork with one EdgeVectors "
+                f"step; got {type(self.energy_model).__name__}"
+            )
+
+        def energy(data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+            for step in kept:
+                data = step(data)
+            return data
+
+        return energy
 
     def forward(self, data: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         data = dict(data)

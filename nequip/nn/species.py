@@ -2,7 +2,8 @@
 
 A ``mapping`` gives, for every type of the new model, its index in the source model or ``None`` for
 a species the source never saw. Only the modules that read one-hot types hold such weights; each
-implements ``copy_species_from(source, mapping)`` with the helpers below. A species kept from the
+implements ``species_weights(source, mapping)`` (the protocol
+nequip.model.fine_tune.SpeciesWeights) with the helpers below. A species kept from the
 source gets exactly the source's contribution (the weights are rescaled for the normalisation
 constants that depend on the number of types); a new species keeps the new model's fresh weights.
 """

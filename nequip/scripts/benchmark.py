@@ -1,5 +1,6 @@
 """``nequip-benchmark MODEL [--sizes 256,2048,16384] [--device cpu] [--structure file.xyz --repeat 2,2,2]``:
-time energy+forces+stress calls of a model (as an MD step through the ASE calculator, neighbor list
+time energy+forces+stress calls of a model (``.ckpt``, ``.nequip.zip`` or ``.nequip.pt2``) on FCC cells of
+its own species or a given structure (as an MD step through the ASE calculator, neighbor list
 included) after warm-up; print ms/step, atom-steps/s and peak memory as a table or JSON."""
 
 import argparse
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.build import bulk
+from ase.data import atomic_numbers, covalent_radii, reference_states
 from ase.calculators.calculator import all_changes
 from ase.io import read
 
@@ -21,13 +23,27 @@ from ..integrations.ase import NequIPCalculator
 from ..utils.cli import run_cli
 from ..utils.distribution import add_version_argument
 
-LATTICE_CONSTANT_CU = 3.61  # Å
+def _neighbor_distance(symbol: str) -> float:
+    """Nearest-neighbour distance (Å) of ``symbol`` in an FCC crystal: from ASE's reference lattice
+    constant when its reference state is FCC (Cu: 3.61 Å / sqrt 2), else twice its covalent radius."""
+    state = reference_states[atomic_numbers[symbol]] or {}
+    if state.get("symmetry") == "fcc":
+        return state["a"] / np.sqrt(2)
+    return 2 * covalent_radii[atomic_numbers[symbol]]
 
 
-def copper_cell(num_atoms: int) -> Atoms:
-    """The cubic FCC copper supercell (4 n^3 atoms) closest to ``num_atoms``, slightly rattled."""
+def fcc_cell(type_names: List[str], num_atoms: int) -> Atoms:
+    """The cubic FCC supercell (4 n^3 atoms) closest to ``num_atoms`` holding the model's species in
+    turn on its sites, at the mean nearest-neighbour distance of those species, slightly rattled.
+    Raises ``ValueError`` when a type name is not a chemical symbol (benchmark a ``--structure``)."""
+    unknown = [name for name in type_names if name not in atomic_numbers]
+    if unknown:
+        raise ValueError(f"the model's type name '{unknown[0]}' is not a chemical symbol; "
+                         f"give a structure to benchmark with --structure")
     n = max(1, round((num_atoms / 4) ** (1 / 3)))
-    atoms = bulk("Cu", "fcc", a=LATTICE_CONSTANT_CU, cubic=True).repeat(n)
+    a = np.sqrt(2) * float(np.mean([_neighbor_distance(name) for name in type_names]))
+    atoms = bulk("X", "fcc", a=a, cubic=True).repeat(n)
+    atoms.set_chemical_symbols([type_names[i % len(type_names)] for i in range(len(atoms))])
     atoms.rattle(0.05, seed=0)
     return atoms
 
@@ -111,9 +127,9 @@ def format_rows(rows: List[Dict]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-benchmark", description=__doc__)
     add_version_argument(parser)
-    parser.add_argument("model", help="model file (.ckpt, or any format the ASE calculator loads)")
-    parser.add_argument("--sizes", default="256,2048,16384", help="copper cell sizes in atoms (rounded to 4 n^3)")
-    parser.add_argument("--structure", help="benchmark this structure (any ASE-readable file) instead of copper")
+    parser.add_argument("model", help="model file: .ckpt, .nequip.zip or .nequip.pt2 (ase target)")
+    parser.add_argument("--sizes", default="256,2048,16384", help="sizes in atoms of FCC cells of the model's species (rounded to 4 n^3)")
+    parser.add_argument("--structure", help="benchmark this structure (any ASE-readable file) instead of FCC cells")
     parser.add_argument("--repeat", default="1,1,1", help="supercell of --structure, e.g. 4,4,4")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--min-seconds", type=float, default=1.0, help="time each size for at least this long")
@@ -134,7 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 sizes = [int(s) for s in args.sizes.split(",")]
             except ValueError:
                 raise ValueError(f"--sizes takes comma-separated atom counts like 256,2048, got '{args.sizes}'") from None
-            systems = [copper_cell(n) for n in sizes]
+            systems = [fcc_cell(calc.spec["type_names"], n) for n in sizes]
         rows = [time_calls(calc, atoms, min_seconds=args.min_seconds) for atoms in systems]
         for row in rows:
             row.update(model=args.model, device=args.device, threads=torch.get_num_threads())

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from ..export.aoti import compile_model
 from ..export.targets import TARGETS
-from ..model.io import load_model
+from ..model.io import load_eager_model
 from ..utils.atomic import check_writable_folder
 from ..utils.cli import run_cli
 from ..utils.distribution import add_version_argument
@@ -32,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.out.endswith(".nequip.pt2"):
             raise ValueError(f"output file '{args.out}' must end with .nequip.pt2")
         check_writable_folder(args.out)  # before the minutes of compiling
-        model, spec = load_model(args.model, device=args.device)
+        model, spec = load_eager_model(args.model, device=args.device)
         start = time.perf_counter()
         path = compile_model(model, spec, args.out, target=args.target, device=args.device)
         print(f"nequip-compile: wrote {path} (target {args.target}, device {args.device}, "

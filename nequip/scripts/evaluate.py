@@ -1,5 +1,5 @@
-"""``nequip-evaluate MODEL DATA [--json] [--plot parity.png] [--report DIR]``: metrics of a model on
-a labelled data set, parity plots and a report folder."""
+"""``nequip-evaluate MODEL DATA [--json] [--plot parity.png] [--report DIR]``: metrics of a model
+(``.ckpt``, ``.nequip.zip`` or ``.nequip.pt2``) on a labelled data set, parity plots and a report folder."""
 
 import argparse
 import json
@@ -20,7 +20,7 @@ from ..utils.distribution import add_version_argument
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="nequip-evaluate", description=__doc__)
     add_version_argument(parser)
-    parser.add_argument("model", help="model file (training checkpoint .ckpt or model package .nequip.zip)")
+    parser.add_argument("model", help="model file: training checkpoint (.ckpt), model package (.nequip.zip) or compiled package (.nequip.pt2, ase target)")
     parser.add_argument("data", help="labelled data: any ASE-readable file or our HDF5")
     parser.add_argument("--json", action="store_true", help="print metrics as JSON (eV, Å units)")
     parser.add_argument("--plot", metavar="PNG", help="write energy and force parity plots here")

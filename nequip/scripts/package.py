@@ -7,7 +7,8 @@ import json
 import sys
 from typing import List, Optional
 
-from ..model.package import package_checkpoint, read_package
+from ..model.io import package_model_file
+from ..model.package import read_package
 from ..utils.cli import run_cli
 from ..utils.distribution import add_version_argument
 
@@ -25,7 +26,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def run() -> int:
         if args.command == "build":
-            print(f"nequip-package: wrote {package_checkpoint(args.checkpoint, args.out)}")
+            print(f"nequip-package: wrote {package_model_file(args.checkpoint, args.out)}")
             return 0
         manifest, spec, weights = read_package(args.package)
         num_params = sum(int(v.numel()) for v in weights.values())

@@ -20,7 +20,7 @@ from ..data.datamodule import AtomicDataModule
 from ..errors import OutputError
 from ..model import resolve_model_spec
 from ..model.io import read_checkpoint
-from ..model.package import fine_tuning_spec
+from ..model.fine_tune import fine_tuning_spec
 from ..model.spec import DTYPES
 from ..train.lightning_module import NequIPLightningModule, train_config_of
 from ..train.resume_check import check_fresh_start, check_resume, existing_checkpoints

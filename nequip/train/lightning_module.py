@@ -12,7 +12,7 @@ from ..config import TrainConfig, config_to_dict
 from ..data import keys
 from ..model import build_model
 from ..model.compiled import compile_gradients
-from ..model.package import load_initial_weights
+from ..model.fine_tune import load_initial_weights
 from .ema import ema_warmup_multi_avg_fn
 from .loss import EnergyForceStressLoss
 from .metrics import ModelMetrics

@@ -190,3 +190,27 @@ def test_compile_cli_errors(tmp_path, capsys):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no usable CUDA"):
             compile_model(small_model(), small_model().spec, str(tmp_path / "o.nequip.pt2"), device="cuda")
+
+
+@pytest.mark.slow
+def test_every_reader_takes_a_pt2(small_pt2, tmp_path, capsys):
+    """nequip.model.io.load_model runs a .pt2 on a batch of frames like the eager model;
+    nequip-compile and fine-tuning refuse it with a ModelFileError naming the fix."""
+    from helpers import batch_of
+
+    from nequip.errors import ModelFileError
+    from nequip.model.io import load_model, read_model_file
+    from nequip.scripts.compile import main
+
+    path = small_pt2("ase", "extension")
+    packaged, spec = load_model(path)
+    assert spec["type_names"] == ["Cu", "Au"] and spec["r_max"] == 3.6
+    batch = batch_of(cu_au_atoms(1), cu_au_atoms(2), cu_au_atoms(3))
+    eager, compiled = small_model()(dict(batch)), packaged(dict(batch))
+    for key in ("total_energy", "atomic_energy", "forces", "stress"):
+        assert compiled[key].shape == eager[key].shape
+        torch.testing.assert_close(compiled[key], eager[key].detach(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ModelFileError, match="compiled package without weights"):
+        read_model_file(path)
+    assert main([path, str(tmp_path / "again.nequip.pt2")]) == 2
+    assert "compiled package without weights" in capsys.readouterr().err

@@ -463,3 +463,16 @@ def test_compile_for_cuda_without_cuda_is_refused_before_compiling(package, tmp_
     out, err = capsys.readouterr()
     assert err == f"nequip-compile: error: device 'cuda' asked for, but this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu\n"
     assert not out_path.exists()
+
+
+@pytest.mark.parametrize("name", ["m.ckpt", "m.nequip.zip", "m.nequip.pt2", "m.pth"])
+def test_every_bad_model_file_is_a_model_file_error(tmp_path, name):
+    from nequip.errors import ModelFileError
+    from nequip.model.io import load_model
+
+    with pytest.raises(ModelFileError, match=f"model file '.*{name}' not found") as missing:
+        load_model(str(tmp_path / name))
+    assert isinstance(missing.value, FileNotFoundError)
+    (tmp_path / name).write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match=name):
+        load_model(str(tmp_path / name))

@@ -117,7 +117,6 @@ def periodic_reference(model, atoms):
     from ase.neighborlist import neighbor_list
 
     from nequip.data import keys
-    from nequip.export.targets import _energy_steps
 
     i, j, shift = neighbor_list("ijS", atoms, model.spec["r_max"])
     pos = torch.tensor(atoms.positions)
@@ -127,8 +126,7 @@ def periodic_reference(model, atoms):
     data = {keys.POSITIONS: pos, keys.ATOM_TYPES: types, keys.EDGE_INDEX: torch.tensor(np.stack([i, j])),
             keys.EDGE_VECTORS: vec, keys.EDGE_LENGTHS: torch.linalg.norm(vec, dim=-1),
             keys.BATCH: torch.zeros(n, dtype=torch.long), keys.NUM_ATOMS: torch.tensor([n])}
-    for step in _energy_steps(model):
-        data = step(data)
+    data = model.edge_vector_energy()(data)
     atomic = data[keys.ATOMIC_ENERGY]
     (g,) = torch.autograd.grad(atomic.sum(), [vec])
     forces = torch.zeros(n, 3, dtype=torch.float64).index_add(0, torch.tensor(i), g).index_add(0, torch.tensor(j), -g)

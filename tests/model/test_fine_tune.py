@@ -13,7 +13,8 @@ from nequip.data.atomic_data import from_ase
 from nequip.data.type_mapper import TypeMapper
 from nequip.model import build_model, resolve_model_spec
 from nequip.model.io import read_checkpoint
-from nequip.model.package import fine_tuning_spec, load_initial_weights, write_package
+from nequip.model.fine_tune import fine_tuning_spec, load_initial_weights
+from nequip.model.package import write_package
 
 
 def _new_data_statistics(num_types: int):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers import TINY_MODEL
-from nequip.model.io import load_checkpoint_model, read_checkpoint
+from nequip.model.io import load_model, read_checkpoint
 from nequip.scripts.train import EXIT_INTERRUPTED, main
 
 SMALL = TINY_MODEL + ["trainer.log_every_n_steps=1"]
@@ -49,7 +49,7 @@ def test_short_training_run(tmp_path, emt_xyz, capsys):
     val = [r for r in rows if r.get("val/forces_mae")]
     assert val and all(float(r["val/forces_mae"]) > 0 for r in val)
     assert any(r.get("val/forces_mae_Au") for r in rows)
-    model, spec = load_checkpoint_model(str(run_dir / "checkpoints" / "best.ckpt"))
+    model, spec = load_model(str(run_dir / "checkpoints" / "best.ckpt"))
     assert spec["type_names"] == ["Cu", "Au"] and spec["model"]["avg_num_neighbors"] > 0
 
 
