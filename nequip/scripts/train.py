@@ -26,6 +26,7 @@ from ..train.statistics_handoff import data_fingerprint, shared_statistics
 from ..train.trainer import best_checkpoint, build_trainer, checkpoint_dir, last_checkpoint
 from ..utils.atomic import atomic_write_text
 from ..utils.cli import run_cli
+from ..utils.display_units import DISPLAY_UNITS
 from ..utils.distribution import add_version_argument
 
 EXIT_INTERRUPTED = 3
@@ -148,10 +149,10 @@ def _summary(config: Dict[str, Any], metrics: Dict[str, float]) -> str:
         lines.append(f"best checkpoint: {best} (epoch {ckpt['epoch']}" + (f", val/loss {float(score):.5g})" if score is not None else ")"))
     lines += [f"last checkpoint: {last_checkpoint(run_dir)}", f"logs:            {os.path.join(run_dir, 'logs')} (one version_N folder per start or resume)"]
     for stage in ("val", "test"):
-        for name, unit in (("energy_per_atom_mae", "meV/atom"), ("forces_mae", "meV/Å"), ("stress_mae", "meV/Å³")):
-            key = f"{stage}/{name}"
+        for name, shown in DISPLAY_UNITS.items():
+            key = f"{stage}/{name}_mae"
             if key in metrics:
-                lines.append(f"{key + ':':<26}{metrics[key] * 1e3:9.2f} {unit}")
+                lines.append(f"{key + ':':<26}{metrics[key] * shown.factor:9.2f} {shown.unit}")
     lines.append("=" * 60)
     return "\n".join(lines)
 

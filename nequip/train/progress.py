@@ -9,6 +9,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+from ..utils.display_units import DISPLAY_UNITS
+
 
 def _duration(seconds: float) -> str:
     seconds = int(max(0.0, seconds))
@@ -67,7 +69,8 @@ class PlainProgress(L.Callback):
         parts = [f"epoch {trainer.current_epoch} validation"]
         if "val/loss" in m:
             parts.append(f"loss {float(m['val/loss']):.5g}")
-        for key, label, unit in (("val/energy_per_atom_mae", "E/atom MAE", "meV/atom"), ("val/forces_mae", "F MAE", "meV/Å")):
-            if key in m:
-                parts.append(f"{label} {float(m[key]) * 1e3:.2f} {unit}")
+        for name in ("energy_per_atom", "forces"):
+            shown = DISPLAY_UNITS[name]
+            if f"val/{name}_mae" in m:
+                parts.append(f"{shown.short} MAE {float(m[f'val/{name}_mae']) * shown.factor:.2f} {shown.unit}")
         self._print("  ".join(parts))
