@@ -2,7 +2,6 @@
 time energy+forces+stress calls of a model (as an MD step through the ASE calculator, neighbor list
 included) after warm-up; print ms/step, atom-steps/s and peak memory as a table or JSON."""
 
-import argparse
 import json
 import os
 import sys
@@ -18,8 +17,7 @@ from ase.calculators.calculator import all_changes
 from ase.io import read
 
 from ..integrations.ase import NequIPCalculator
-from ..utils.cli import run_cli
-from ..utils.distribution import add_version_argument
+from ..utils.cli import cli_parser, run_cli
 
 LATTICE_CONSTANT_CU = 3.61  # Å
 
@@ -109,8 +107,7 @@ def format_rows(rows: List[Dict]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-benchmark", description=__doc__)
-    add_version_argument(parser)
+    parser = cli_parser("nequip-benchmark", __doc__)
     parser.add_argument("model", help="model file (.ckpt, or any format the ASE calculator loads)")
     parser.add_argument("--sizes", default="256,2048,16384", help="copper cell sizes in atoms (rounded to 4 n^3)")
     parser.add_argument("--structure", help="benchmark this structure (any ASE-readable file) instead of copper")
@@ -141,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
         return 0
 
-    return run_cli("nequip-benchmark", run)
+    return run_cli("nequip-benchmark", run, args)
 
 
 if __name__ == "__main__":

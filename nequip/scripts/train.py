@@ -1,7 +1,7 @@
 """``nequip-train CONFIG.yaml [key=value ...]``: train a model; rerunning resumes from last.ckpt."""
 
-import argparse
 import errno
+import logging
 import os
 import sys
 import warnings
@@ -25,11 +25,12 @@ from ..train.run_lock import RunLock
 from ..train.statistics_handoff import data_fingerprint, shared_statistics
 from ..train.trainer import best_checkpoint, build_trainer, checkpoint_dir, last_checkpoint
 from ..utils.atomic import atomic_write_text
-from ..utils.cli import run_cli
+from ..utils.cli import cli_parser, run_cli
 from ..utils.display_units import DISPLAY_UNITS
-from ..utils.distribution import add_version_argument
 
 EXIT_INTERRUPTED = 3
+
+_log = logging.getLogger("nequip.scripts.train")  # not __name__: also run as __main__
 
 # write failures that are the user's to fix (space, quota, permissions), not bugs: one line, exit 2
 # ENOTDIR/EEXIST: run_dir (or a folder above it) is an existing regular file
@@ -110,11 +111,11 @@ def _train(config: Dict[str, Any], trainer: L.Trainer) -> Dict[str, float]:
         if old and trainer.is_global_zero:
             for path in old:
                 os.unlink(path)
-            print(f"overwrite=true: deleted the earlier checkpoints {', '.join(old)}")
+            _log.info(f"overwrite=true: deleted the earlier checkpoints {', '.join(old)}")
     datamodule = build_datamodule(config)
     if resume:
         spec = _resumed_spec(last, config)
-        print(f"resuming from {last}")
+        _log.info(f"resuming from {last}")
     else:
         statistics = shared_statistics(
             datamodule.training_statistics, run_dir, data_fingerprint(config), trainer.global_rank
@@ -158,20 +159,20 @@ def _summary(config: Dict[str, Any], metrics: Dict[str, float]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-train", description=__doc__)
-    add_version_argument(parser)
+    parser = cli_parser("nequip-train", __doc__)
     parser.add_argument("config", help="YAML config file (see configs/)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_epochs=10")
     args = parser.parse_args(argv)
-    # emitted by Lightning's own internals on every step with torch >= 2.10; nothing a user can act on
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
     def run() -> int:
         config = load_config(args.config, args.overrides)
         try:
-            metrics = train(config)
+            with warnings.catch_warnings():  # for this run only, not for the process that called main()
+                # emitted by Lightning's own internals on every step with torch >= 2.10; nothing a user can act on
+                warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+                metrics = train(config)
         except SIGTERMException:
-            print(f"nequip-train: interrupted; state saved in {last_checkpoint(config['run_dir'])}; rerun to resume")
+            _log.warning(f"nequip-train: interrupted; state saved in {last_checkpoint(config['run_dir'])}; rerun to resume")
             return EXIT_INTERRUPTED
         except OSError as err:
             if err.errno not in _WRITE_ERRNOS:
@@ -181,7 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(_summary(config, metrics))
         return 0
 
-    return run_cli("nequip-train", run)
+    return run_cli("nequip-train", run, args, log_stream="stdout")
 
 
 if __name__ == "__main__":

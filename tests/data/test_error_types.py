@@ -4,7 +4,6 @@ data option in the config raises ConfigError."""
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.io import write
 
 from nequip.data import ASEDataset, TypeMapper, from_ase, neighbor_list
 from nequip.data.atomic_data import check_label_values
