@@ -2,7 +2,6 @@
 folder and print the commands that train, evaluate, compile and run it, as ``tutorial.sh`` does in
 a checkout. Works from an installed wheel or sdist: the files are shipped inside the package."""
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -10,8 +9,7 @@ from typing import List, Optional
 
 from ._files import shipped_dir
 from .errors import OutputError, UserError
-from .utils.cli import run_cli
-from .utils.distribution import add_version_argument
+from .utils.cli import cli_parser, run_cli
 
 # shipped folder -> what of it the tutorial needs; configs keep their data paths (../examples/data/...)
 COPIED = {"configs": ["*.yaml", "slurm/*"], "examples": ["ase_md.py", "data/*.xyz"]}
@@ -45,10 +43,9 @@ def copy_tutorial(folder: Path, force: bool = False) -> List[Path]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-tutorial", description=__doc__)
+    parser = cli_parser("nequip-tutorial", __doc__)
     parser.add_argument("folder", help="where to put the tutorial (created if needed)")
     parser.add_argument("--force", action="store_true", help="overwrite tutorial files already in the folder")
-    add_version_argument(parser)
     args = parser.parse_args(argv)
 
     def run() -> int:
@@ -58,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(COMMANDS.format(folder=folder))
         return 0
 
-    return run_cli("nequip-tutorial", run)
+    return run_cli("nequip-tutorial", run, args)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import torch
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.stress import voigt_6_to_full_3x3_stress
 
+from ..errors import ConfigError, DataError
 from . import keys
 from .neighborlist import CloseAtomsError, neighbor_list
 from .type_mapper import TypeMapper
@@ -47,7 +48,7 @@ def _to_3x3(value, name: str, where: str) -> np.ndarray:
         return voigt_6_to_full_3x3_stress(a.reshape(6))
     if a.size == 9:
         return a.reshape(3, 3)
-    raise ValueError(
+    raise DataError(
         f"{name}{_where(where)} has {a.size} values; expected 6 (Voigt: xx yy zz yz xz xy) or 9"
     )
 
@@ -90,7 +91,7 @@ def extract_labels(atoms: ase.Atoms, where: str = "") -> Dict[str, np.ndarray]:
         ``virial`` [1, 3, 3], and always ``weight`` [1] (``info['weight']``, default 1.0).
 
     Raises:
-        ValueError: a label with the wrong number of values (message names ``where``).
+        DataError: a label with the wrong number of values (message names ``where``).
     """
     n = len(atoms)
     out: Dict[str, np.ndarray] = {}
@@ -101,7 +102,7 @@ def extract_labels(atoms: ase.Atoms, where: str = "") -> Dict[str, np.ndarray]:
     if energy is not None:
         e = np.asarray(energy, dtype=np.float64)
         if e.size != 1:
-            raise ValueError(f"energy{_where(where)} has {e.size} values; expected one")
+            raise DataError(f"energy{_where(where)} has {e.size} values; expected one")
         out[keys.TOTAL_ENERGY] = e.reshape(1)
 
     forces = _from_calc(atoms, "forces")
@@ -110,7 +111,7 @@ def extract_labels(atoms: ase.Atoms, where: str = "") -> Dict[str, np.ndarray]:
     if forces is not None:
         f = np.asarray(forces, dtype=np.float64)
         if f.shape != (n, 3):
-            raise ValueError(f"forces{_where(where)} have shape {list(f.shape)}; expected [{n}, 3]")
+            raise DataError(f"forces{_where(where)} have shape {list(f.shape)}; expected [{n}, 3]")
         out[keys.FORCES] = f.copy()
 
     stress = _from_calc(atoms, "stress")
@@ -134,7 +135,7 @@ def extract_labels(atoms: ase.Atoms, where: str = "") -> Dict[str, np.ndarray]:
     try:
         out[keys.FRAME_WEIGHT] = np.array([float(weight)], dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"weight{_where(where)} is {weight!r}; expected a number") from None
+        raise DataError(f"weight{_where(where)} is {weight!r}; expected a number") from None
     return out
 
 
@@ -146,11 +147,11 @@ def check_label_values(labels: Dict[str, np.ndarray], nonfinite_labels: str = "e
     """Labels with NaN/inf values: a data error, or (``nonfinite_labels="missing"``) those values
     become NaN, which the loss, metrics and statistics leave out like labels a frame does not have.
 
-    Returns the labels (non-finite values as NaN). Raises ValueError naming ``where``, the key and,
+    Returns the labels (non-finite values as NaN). Raises DataError naming ``where``, the key and,
     for forces, the first atom; a non-finite ``weight`` is always an error.
     """
     if nonfinite_labels not in NONFINITE_LABEL_CHOICES:
-        raise ValueError(f"data.nonfinite_labels must be one of {', '.join(NONFINITE_LABEL_CHOICES)}, got {nonfinite_labels!r}")
+        raise ConfigError(f"data.nonfinite_labels must be one of {', '.join(NONFINITE_LABEL_CHOICES)}, got {nonfinite_labels!r}")
     out = dict(labels)
     for key, value in labels.items():
         value = np.asarray(value, dtype=np.float64)
@@ -158,14 +159,14 @@ def check_label_values(labels: Dict[str, np.ndarray], nonfinite_labels: str = "e
         if finite.all():
             continue
         if key == keys.FRAME_WEIGHT:
-            raise ValueError(_in(where, f"the loss weight is {float(value.reshape(-1)[0])}; give a finite number"))
+            raise DataError(_in(where, f"the loss weight is {float(value.reshape(-1)[0])}; give a finite number"))
         if nonfinite_labels == "missing":
             out[key] = np.where(finite, value, np.nan)
             continue
         detail = ""
         if key == keys.FORCES:
             detail = f" (atom {int(np.nonzero(~finite.all(axis=1))[0][0])})"
-        raise ValueError(_in(
+        raise DataError(_in(
             where,
             f"label '{key}' has NaN or infinite values{detail}; fix the data file, or set data.nonfinite_labels: "
             "missing to leave such values out of the loss",
@@ -194,10 +195,11 @@ def frame_from_arrays(
         labels: as returned by :func:`extract_labels` (only the keys present are stored).
         type_mapper, r_max (Å), where, dtype: see :func:`from_ase`.
         min_distance: Å; two atoms (or periodic images) closer than this are an error (0: no check).
-        nonfinite_labels: "error" or "missing", see :func:`check_label_values`.
+        nonfinite_labels: "error" or "missing", see :func:`check_label_values` (another value is a
+            ConfigError).
 
     Raises:
-        ValueError: unknown species (names ``where``), singular periodic cell, bad shapes, atoms
+        DataError: unknown species (names ``where``), singular periodic cell, bad shapes, atoms
             closer than ``min_distance`` (names both atoms and their species), non-finite labels.
     """
     dtype = torch.get_default_dtype() if dtype is None else dtype
@@ -211,14 +213,14 @@ def frame_from_arrays(
         edge_index, edge_cell_shift = neighbor_list(positions, cell, pbc, r_max, min_distance=min_distance)
     except CloseAtomsError as e:
         names = type_mapper.type_names
-        raise ValueError(_in(
+        raise DataError(_in(
             where,
             f"atoms {e.i} ({names[atom_types[e.i]]}) and {e.j} ({names[atom_types[e.j]]}) are {e.distance:.4g} Å apart, "
             f"closer than the minimum distance {e.min_distance:g} Å; fix the structure (duplicated atoms?), "
             "or lower the minimum distance (data.min_distance for training data, min_distance= for NequIPCalculator)",
         )) from None
     except ValueError as e:
-        raise ValueError(_in(where, str(e))) from None
+        raise DataError(_in(where, str(e))) from None
 
     data = {
         keys.POSITIONS: torch.as_tensor(positions, dtype=dtype),
@@ -268,7 +270,7 @@ def from_ase(
         ``virial`` [1, 3, 3] eV.
 
     Raises:
-        ValueError: unknown species, singular cell along a periodic direction, malformed or
+        DataError: unknown species, singular cell along a periodic direction, malformed or
             non-finite labels, atoms closer than ``min_distance``; the message names ``where``.
     """
     found = extract_labels(atoms, where=where) if labels else {}

@@ -6,6 +6,7 @@ import lightning
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from ..errors import ConfigError, DataError
 from .atomic_data import DEFAULT_MIN_DISTANCE
 from .batching import collate
 from .dataset import WeightedDataset, load_dataset
@@ -33,7 +34,7 @@ def _as_dtype(dtype: Union[None, str, torch.dtype]) -> torch.dtype:
         return dtype
     names = {"float32": torch.float32, "float64": torch.float64}
     if dtype not in names:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        raise ConfigError(f"dtype must be float32 or float64, got {dtype!r}")
     return names[dtype]
 
 
@@ -62,8 +63,8 @@ class AtomicDataModule(lightning.LightningDataModule):
     a batch can be named frame by frame.
 
     Raises:
-        FileNotFoundError / ValueError: from the datasets (messages name the config key
-        ``data.train`` / ``data.val`` / ``data.test``); ValueError for a bad split.
+        FileNotFoundError / DataError: from the datasets (messages name the config key
+        ``data.train`` / ``data.val`` / ``data.test``); ConfigError for a bad split.
     """
 
     def __init__(
@@ -93,7 +94,7 @@ class AtomicDataModule(lightning.LightningDataModule):
         if split is not None:
             split = tuple(float(x) for x in split)
             if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1.0) > 1e-6:
-                raise ValueError(
+                raise ConfigError(
                     f"data split must be three non-negative fractions (train, val, test) "
                     f"summing to 1, got {list(split)}"
                 )
@@ -147,7 +148,7 @@ class AtomicDataModule(lightning.LightningDataModule):
         n_test = min(int(round(fractions["test"] * n)), n - n_val)
         n_train = n - n_val - n_test
         if n_train == 0:
-            raise ValueError(f"split {list(self.split)} leaves no training frames out of {n}")
+            raise ConfigError(f"split {list(self.split)} leaves no training frames out of {n}")
         self.train_dataset = Subset(full, perm[:n_train]) if n_train < n else full
         for name, part in (("val", perm[n_train : n_train + n_val]), ("test", perm[n_train + n_val :])):
             if self.sources[name] is not None:
@@ -199,7 +200,7 @@ class AtomicDataModule(lightning.LightningDataModule):
     def training_statistics(self) -> Dict[str, Any]:
         """``compute_statistics`` over the training set (computed once, then cached).
 
-        Raises ValueError when the training frames have no edges at all (no atom has a neighbor
+        Raises DataError when the training frames have no edges at all (no atom has a neighbor
         within ``r_max``).
         """
         if self._statistics is None:
@@ -211,7 +212,7 @@ class AtomicDataModule(lightning.LightningDataModule):
             )
             statistics = compute_statistics(loader, self.type_mapper.num_types)
             if statistics["avg_num_neighbors"] == 0:
-                raise ValueError(
+                raise DataError(
                     f"no atom of the training data has a neighbor within r_max = {self.r_max:g} Å, so a model "
                     "has nothing to learn from; check r_max and that positions are in Å (data.train)"
                 )

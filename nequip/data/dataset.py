@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import DataError
 from . import keys
 from .atomic_data import DEFAULT_MIN_DISTANCE, frame_from_arrays, from_ase
 from .hdf5 import check_format, read_frame
@@ -50,7 +51,7 @@ class ASEDataset(Dataset):
         source_id: stored in each frame as ``frame_source`` (the file's index in the DataModule).
 
     Raises:
-        FileNotFoundError: missing file. ValueError: file unreadable by ASE or without frames,
+        FileNotFoundError: missing file. DataError: file unreadable by ASE or without frames,
         species not in ``type_names``, singular periodic cell, atoms closer than ``min_distance``,
         NaN/inf labels (each names frame and file).
     """
@@ -74,14 +75,14 @@ class ASEDataset(Dataset):
         try:
             frames = ase.io.read(path, index=index)
         except Exception as e:  # ASE raises many exception types on malformed input
-            raise ValueError(
+            raise DataError(
                 f"could not read data file '{path}'{_key_note(config_key)} with ASE "
                 f"({type(e).__name__}: {e})"
             ) from e
         if not isinstance(frames, list):
             frames = [frames]
         if not frames:
-            raise ValueError(f"data file '{path}'{_key_note(config_key)} contains no frames")
+            raise DataError(f"data file '{path}'{_key_note(config_key)} contains no frames")
         self.path = path
         self.type_mapper = type_mapper
         self.r_max = float(r_max)
@@ -146,7 +147,7 @@ class HDF5Dataset(Dataset):
                 except ValueError:
                     self._raise_species_error(f)
         except OSError as e:
-            raise ValueError(
+            raise DataError(
                 f"could not read HDF5 data file '{path}'{_key_note(config_key)}: {e}"
             ) from e
         self._file: Optional[h5py.File] = None

@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
+from ..errors import DataError
 from . import keys
 from .atomic_data import extract_labels
 
@@ -52,18 +53,18 @@ _LAYOUT = {
 
 
 def check_format(f: h5py.File, path: str) -> None:
-    """Raise ValueError unless ``f`` is a nequip HDF5 file of a version this code reads."""
+    """Raise DataError unless ``f`` is a nequip HDF5 file of a version this code reads."""
     name = f.attrs.get("format")
     if isinstance(name, bytes):
         name = name.decode()
     if name != FORMAT_NAME:
-        raise ValueError(
+        raise DataError(
             f"'{path}' is not a nequip HDF5 dataset (attribute format={name!r}); "
             f"create one with: nequip-data convert IN.xyz {os.path.basename(path)}"
         )
     version = int(f.attrs.get("format_version", -1))
     if version > FORMAT_VERSION or version < 1:
-        raise ValueError(
+        raise DataError(
             f"'{path}' has HDF5 format version {version}; this nequip reads version "
             f"{FORMAT_VERSION}; convert the data again with this nequip's nequip-data"
         )
@@ -172,7 +173,7 @@ def convert_to_hdf5(
         ``{"num_frames": F, "num_atoms": T}``.
 
     Raises:
-        FileNotFoundError: missing input. ValueError: the input cannot be read by ASE, has no
+        FileNotFoundError: missing input. DataError: the input cannot be read by ASE, has no
         frames, or has malformed labels (the message names the frame).
     """
     if chunk_frames < 1:
@@ -211,18 +212,18 @@ def convert_to_hdf5(
             except ValueError as e:
                 if "frame" in str(e) and in_path in str(e):
                     raise
-                raise ValueError(
+                raise DataError(
                     f"could not read frame {num_frames} of '{in_path}' with ASE: {e}"
                 ) from e
             except Exception as e:  # ASE raises many types on malformed input
-                raise ValueError(
+                raise DataError(
                     f"could not read frame {num_frames} of '{in_path}' with ASE "
                     f"({type(e).__name__}: {e})"
                 ) from e
             if len(buffer):
                 _append(f, buffer)
             if num_frames == 0:
-                raise ValueError(f"'{in_path}' contains no frames")
+                raise DataError(f"'{in_path}' contains no frames")
             f.attrs["num_frames"] = num_frames
             f.attrs["num_atoms"] = int(f["frame_offsets"][-1])
             f.attrs["species"] = np.array(sorted(species), dtype=np.int64)

@@ -10,6 +10,8 @@ from typing import Tuple
 import numpy as np
 from vesin import NeighborList
 
+from ..errors import DataError
+
 # Relative tolerance under which the lattice spanned by the periodic cell vectors counts as
 # singular (its volume/area/length relative to the product of the vector lengths).
 _SINGULAR_RTOL = 1e-10
@@ -20,7 +22,7 @@ def _dummy_box(cell: np.ndarray, pbc: np.ndarray, pos: np.ndarray, r_max: float)
 
     Non-periodic cell vectors never produce image shifts, so they are free: they are replaced by
     vectors orthogonal to the periodic ones, long enough to span the atoms (vesin needs an
-    invertible box). Raises ValueError if the periodic vectors are (nearly) linearly dependent.
+    invertible box). Raises DataError if the periodic vectors are (nearly) linearly dependent.
     """
     periodic = [cell[d] for d in range(3) if pbc[d]]
     if periodic:
@@ -30,7 +32,7 @@ def _dummy_box(cell: np.ndarray, pbc: np.ndarray, pos: np.ndarray, r_max: float)
         measure = np.sqrt(max(np.linalg.det(p @ p.T), 0.0))
         if np.any(lengths == 0) or measure <= _SINGULAR_RTOL * np.prod(lengths):
             dirs = [("a", "b", "c")[d] for d in range(3) if pbc[d]]
-            raise ValueError(
+            raise DataError(
                 f"cell {cell.tolist()} is singular along the periodic direction(s) "
                 f"{', '.join(dirs)} (zero or linearly dependent lattice vectors); give a cell "
                 f"with non-zero volume or set pbc=False along the directions without a cell vector"
@@ -68,7 +70,7 @@ def _dummy_box(cell: np.ndarray, pbc: np.ndarray, pos: np.ndarray, r_max: float)
     return box
 
 
-class CloseAtomsError(ValueError):
+class CloseAtomsError(DataError):
     """Two atoms (or an atom and a periodic image) closer than the minimum distance.
 
     Attributes: ``i``, ``j`` (atom indices of the frame), ``distance`` (Å), ``min_distance`` (Å).
@@ -103,9 +105,9 @@ def neighbor_list(
             cell vector, never the pair (i, i, 0), and is sorted by (i, j).
 
     Raises:
-        ValueError: on bad shapes, non-positive or non-finite r_max, non-finite positions, or a
-            cell that is singular along a periodic direction.
-        CloseAtomsError: (a ValueError) two atoms closer than ``min_distance``; names the shortest pair.
+        ValueError: on bad shapes or a non-positive or non-finite r_max.
+        DataError: non-finite positions, or a cell that is singular along a periodic direction.
+        CloseAtomsError: (a DataError) two atoms closer than ``min_distance``; names the shortest pair.
     """
     pos = np.asarray(pos, dtype=np.float64)
     cell = np.asarray(cell, dtype=np.float64)
@@ -119,7 +121,7 @@ def neighbor_list(
     if not (np.isfinite(r_max) and r_max > 0):
         raise ValueError(f"r_max must be a positive finite number, got {r_max}")
     if not np.all(np.isfinite(pos)):
-        raise ValueError("positions contain NaN or inf")
+        raise DataError("positions contain NaN or inf")
 
     n = len(pos)
     if n == 0:

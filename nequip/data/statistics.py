@@ -7,6 +7,7 @@ from typing import Any, Dict, Iterable
 import numpy as np
 import torch
 
+from ..errors import DataError
 from . import keys
 
 
@@ -36,7 +37,7 @@ def compute_statistics(
           ``num_atoms_with_forces``: ints.
 
     Raises:
-        ValueError: no frames, or an ``atom_types`` value outside ``[0, num_types)``.
+        DataError: no frames. ValueError: an ``atom_types`` value outside ``[0, num_types)`` (a bug).
     """
     ata = np.zeros((num_types, num_types))  # sum over frames of counts counts^T
     ate = np.zeros(num_types)  # sum over frames of counts * energy
@@ -81,7 +82,7 @@ def compute_statistics(
             force_atoms += np.bincount(types[ok].numpy(), minlength=num_types)
 
     if num_frames == 0:
-        raise ValueError("compute_statistics got no frames; is the training set empty?")
+        raise DataError("compute_statistics got no frames; is the training set empty?")
 
     shift = np.zeros(num_types)
     present = np.nonzero(type_in_energy_frames)[0]

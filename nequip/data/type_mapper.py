@@ -5,6 +5,8 @@ from typing import List, Sequence, Union
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
+from ..errors import ConfigError, DataError
+
 
 class TypeMapper:
     """Chemical species -> type index ``0 .. num_types - 1`` in the order of ``type_names``.
@@ -14,7 +16,7 @@ class TypeMapper:
             index.
 
     Raises:
-        ValueError: if ``type_names`` is empty, has duplicates or an unknown chemical symbol.
+        ConfigError: if ``type_names`` is empty, has duplicates or an unknown chemical symbol.
 
     Example:
         >>> tm = TypeMapper(["Cu", "O"])
@@ -26,22 +28,22 @@ class TypeMapper:
 
     def __init__(self, type_names: List[str]):
         if isinstance(type_names, str) or not isinstance(type_names, Sequence):
-            raise ValueError(
+            raise ConfigError(
                 f"type_names must be a list of chemical symbols, e.g. [Cu, O]; got {type_names!r}"
             )
         type_names = [str(t) for t in type_names]
         if not type_names:
-            raise ValueError("type_names is empty; list the chemical symbols, e.g. [Cu, O]")
+            raise ConfigError("type_names is empty; list the chemical symbols, e.g. [Cu, O]")
         for name in type_names:
             if name not in atomic_numbers or name == "X":
                 hint = name.capitalize() if name.capitalize() in atomic_numbers else None
-                raise ValueError(
+                raise ConfigError(
                     f"type_names entry '{name}' is not a chemical symbol"
                     + (f"; did you mean '{hint}'?" if hint else "")
                 )
         duplicates = sorted({t for t in type_names if type_names.count(t) > 1})
         if duplicates:
-            raise ValueError(f"type_names has duplicates: {', '.join(duplicates)}")
+            raise ConfigError(f"type_names has duplicates: {', '.join(duplicates)}")
         self._type_names = type_names
         # lookup table atomic number -> type index (-1 = not a model type)
         self._z_to_type = np.full(len(chemical_symbols), -1, dtype=np.int64)
@@ -73,7 +75,7 @@ class TypeMapper:
             [N] int64 type indices.
 
         Raises:
-            ValueError: naming the first species that is not in ``type_names`` (and ``where``).
+            DataError: naming the first species that is not in ``type_names`` (and ``where``).
         """
         values = np.asarray(symbols_or_numbers)
         if values.size == 0:
@@ -100,7 +102,7 @@ class TypeMapper:
 
     def _raise(self, species: str, where: str):
         location = f" in {where}" if where else ""
-        raise ValueError(
+        raise DataError(
             f"species '{species}'{location} is not in type_names [{', '.join(self._type_names)}]; "
             f"add it to type_names in the config"
         )

@@ -13,13 +13,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import DataError, ModelFileError
+from ..utils.display_units import DISPLAY_UNITS
 
-# quantity -> (axis label, name of one value, unit of the errors, factor from the data's unit to it)
-QUANTITIES = {
-    "energy_per_atom": ("energy per atom (eV/atom)", "energy per atom", "meV/atom", 1e3),
-    "forces": ("force components (eV/Å)", "force component", "meV/Å", 1e3),
-    "stress": ("stress components (eV/Å³)", "stress component", "meV/Å³", 1e3),
-}
 DENSITY_THRESHOLD = 2000  # more points than this: hexbin density instead of a scatter plot
 PANEL_INCHES = 4.4
 
@@ -74,7 +69,7 @@ def _finite_pairs(pairs: Dict[str, np.ndarray], key: str):
     reference, prediction = pairs[key][:, 0], pairs[key][:, 1]
     bad = int(np.sum(~np.isfinite(prediction)))
     if bad:
-        raise ModelFileError(f"the model predicted {bad} non-finite {QUANTITIES[key][1]} values (of {len(prediction)}): "
+        raise ModelFileError(f"the model predicted {bad} non-finite {DISPLAY_UNITS[key].value_name} values (of {len(prediction)}): "
                          "nothing to plot; the model is broken for this data")
     return reference, prediction
 
@@ -89,7 +84,7 @@ def _species_of(pairs: Dict[str, np.ndarray], key: str, type_names: Optional[Seq
 
 
 def _parity_panel(fig, ax, pairs: Dict[str, np.ndarray], key: str, type_names: Optional[Sequence[str]]) -> None:
-    label, _, unit, factor = QUANTITIES[key]
+    label, unit, factor = DISPLAY_UNITS[key].axis, DISPLAY_UNITS[key].unit, DISPLAY_UNITS[key].factor
     reference, prediction = _finite_pairs(pairs, key)
     lo, hi = min(reference.min(), prediction.min()), max(reference.max(), prediction.max())
     pad = 0.04 * (hi - lo) if hi > lo else max(abs(hi), 1e-3) * 0.1
@@ -146,7 +141,7 @@ def error_histogram_figure(pairs: Dict[str, np.ndarray], key: str, title: Option
     """Histogram of ``prediction - reference`` of one quantity (in meV units), with MAE, RMSE, N and
     the bias; the range is the 0.5-99.5 percentile span, and the points outside it are counted."""
     plt = _pyplot()
-    _, name, unit, factor = QUANTITIES[key]
+    name, unit, factor = DISPLAY_UNITS[key].value_name, DISPLAY_UNITS[key].unit, DISPLAY_UNITS[key].factor
     reference, prediction = _finite_pairs(pairs, key)
     errors = (prediction - reference) * factor
     bins = _error_bins(errors)
@@ -169,8 +164,9 @@ def error_histogram_figure(pairs: Dict[str, np.ndarray], key: str, title: Option
 def force_species_histogram_figure(pairs: Dict[str, np.ndarray], type_names: Sequence[str], title: Optional[str] = None):
     """Force-component errors (meV/Å) per species, as overlaid step histograms with each one's MAE."""
     plt = _pyplot()
+    unit, factor = DISPLAY_UNITS["forces"].unit, DISPLAY_UNITS["forces"].factor
     reference, prediction = _finite_pairs(pairs, "forces")
-    errors = (prediction - reference) * 1e3
+    errors = (prediction - reference) * factor
     types = pairs["force_types"]
     present = [(i, name) for i, name in enumerate(type_names) if np.any(types == i)]
     bins = _error_bins(errors)
@@ -178,10 +174,10 @@ def force_species_histogram_figure(pairs: Dict[str, np.ndarray], type_names: Seq
     for index, name in present:
         e = errors[types == index]
         ax.hist(e, bins=bins, histtype="step", lw=1.6, density=True,
-                label=f"{name}: MAE {np.abs(e).mean():.{_decimals(np.abs(errors).mean())}f} meV/Å, N = {e.size:,}")
+                label=f"{name}: MAE {np.abs(e).mean():.{_decimals(np.abs(errors).mean())}f} {unit}, N = {e.size:,}")
     ax.axvline(0.0, color="0.3", lw=0.9, ls="--")
     ax.set_ylim(0, ax.get_ylim()[1] * (1.12 + 0.09 * len(present)))  # headroom: the legend stays off the bars
-    ax.set(xlabel="force component error, predicted - reference (meV/Å)", ylabel="probability density")
+    ax.set(xlabel=f"force component error, predicted - reference ({unit})", ylabel="probability density")
     ax.set_title(f"{title}: force errors per species" if title else "force errors per species")
     ax.legend(loc="upper right", fontsize="small")
     return fig

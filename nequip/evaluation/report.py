@@ -8,25 +8,20 @@ from typing import Dict, List
 import numpy as np
 
 from ..utils.atomic import atomic_write_text
+from ..utils.display_units import DISPLAY_UNITS
 from .plots import error_histogram, figure_title, force_error_histograms, parity_plot
-
-# metric key -> (label, unit, factor from eV-based units)
-ROWS = {
-    "energy_per_atom": ("energy/atom", "meV/atom", 1e3),
-    "forces": ("forces", "meV/Å", 1e3),
-    "stress": ("stress", "meV/Å³", 1e3),
-}
 
 
 def metrics_table(metrics: Dict[str, float], type_names: List[str]) -> List[List[str]]:
     """Rows ``[quantity, MAE, RMSE, unit]`` in display units (meV...)."""
     rows = []
-    for key, (label, unit, factor) in ROWS.items():
+    for key, shown in DISPLAY_UNITS.items():
         if f"{key}_mae" in metrics:
-            rows.append([label, f"{metrics[f'{key}_mae'] * factor:.3f}", f"{metrics[f'{key}_rmse'] * factor:.3f}", unit])
+            rows.append([shown.label, f"{metrics[f'{key}_mae'] * shown.factor:.3f}", f"{metrics[f'{key}_rmse'] * shown.factor:.3f}", shown.unit])
+    forces = DISPLAY_UNITS["forces"]
     for name in type_names:
         if f"forces_mae_{name}" in metrics:
-            rows.append([f"forces {name}", f"{metrics[f'forces_mae_{name}'] * 1e3:.3f}", "", "meV/Å"])
+            rows.append([f"forces {name}", f"{metrics[f'forces_mae_{name}'] * forces.factor:.3f}", "", forces.unit])
     return rows
 
 
@@ -51,7 +46,7 @@ def write_report(
     atomic_write_text(out("metrics.json"), json.dumps({"model": model, "data": data, "metrics": metrics}, indent=2, allow_nan=False))
     lines = [f"# Evaluation of `{model}`", "", f"Data: `{data}`", "", "| quantity | MAE | RMSE | unit |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in metrics_table(metrics, type_names)]
-    figures = [q for q in ROWS if q in pairs]
+    figures = [q for q in DISPLAY_UNITS if q in pairs]
     for q in figures:
         lines += ["", f"![{q} parity](parity_{q}.png) ![{q} errors](errors_{q}.png)"]
     if "forces" in pairs:

@@ -7,7 +7,7 @@ counts (``torch.export.export(strict=False)``); compile and package it with
 ``AOTIModelPackageLoader::get_metadata()``.
 """
 
-import sys
+import logging
 from typing import Any, Dict, Tuple
 
 import torch
@@ -18,6 +18,8 @@ from ..model.checks import check_exists, check_framework_version
 from ..utils.atomic import atomic_output, check_writable_folder
 from .digest import DIGEST_KEY, check_metadata_digest, metadata_digest
 from .targets import TARGETS, ase_function, lammps_function
+
+_log = logging.getLogger(__name__)
 
 PT2_SUFFIX = ".nequip.pt2"
 MODEL_KIND_KEY = "model_kind"
@@ -142,7 +144,7 @@ def compile_model(
         try:
             return _compile_per_layer(model, spec, out, device)
         except CompiledLayersMismatch as err:  # never a package that gives wrong forces
-            print(f"nequip-compile: {err}; compiling the whole-graph scheme instead", file=sys.stderr)
+            _log.warning(f"nequip-compile: {err}; compiling the whole-graph scheme instead")
     program = export_program(model, spec, target, device)
     from torch._inductor import aoti_compile_and_package
 

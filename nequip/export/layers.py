@@ -23,7 +23,7 @@ tensor in another layout than the eager trace (a view into a wider buffer, say),
 the saved tensors contiguous before passing them to the vjp (``torch.Tensor.contiguous``).
 """
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, Sequence
 
 import torch
 

@@ -18,7 +18,7 @@ from ..data import keys
 from ..data.atomic_data import frame_from_arrays
 from ..data.type_mapper import TypeMapper
 from ..model.io import load_model
-from ..utils.memory import keep_freed_memory
+from ..utils import memory
 
 
 def wrapped_positions(atoms) -> np.ndarray:
@@ -41,16 +41,22 @@ class NequIPCalculator(Calculator):
     ``type_names`` raises ``ValueError`` naming it, and so do two atoms closer than ``min_distance``
     (Å; atoms on top of each other would give NaN or meaningless energies). Positions are wrapped
     into the cell along periodic directions first, so that a long MD drift loses no float precision.
+
+    ``keep_freed_memory=True`` tunes glibc's malloc for the whole process to keep freed memory for
+    reuse (faster MD on large systems, resident memory stays at its peak; see nequip.utils.memory);
+    the default (None) does so only when ``NEQUIP_MALLOC_TUNING=1`` is set.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(
-        self, model: torch.nn.Module, spec: Dict[str, Any], device: str = "cpu", min_distance: float = 0.1, **kwargs
+        self, model: torch.nn.Module, spec: Dict[str, Any], device: str = "cpu", min_distance: float = 0.1,
+        keep_freed_memory: Optional[bool] = None, **kwargs
     ):
         super().__init__(**kwargs)
         self.min_distance = float(min_distance)
-        keep_freed_memory()  # MD calls allocate the same large tensors every step
+        # a process-wide setting: a library object makes it only when asked (argument or environment)
+        memory.keep_freed_memory(keep_freed_memory, default=False)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec

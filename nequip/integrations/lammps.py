@@ -21,6 +21,7 @@ editing ``cpp/``, leads to a rebuild and never to a stale plugin.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -36,6 +37,8 @@ from ..utils.compiler import compiler_id, cxx
 PLUGIN_NAME = "nequipplugin.so"
 SOURCE_DIR = shipped_dir("cpp")
 OPS_SOURCE_DIR = shipped_dir("extensions") / "csrc"
+# not __name__: this module also runs as __main__
+_log = logging.getLogger("nequip.integrations.lammps")
 _SOURCES = ("CMakeLists.txt", "lammpsplugin.h", "pair_nequip.h", "pair_nequip.cpp", "pair_nequip_layers.cpp", "nequip_plugin.cpp", "sha256.h")
 
 
@@ -74,16 +77,15 @@ def plugin_dir() -> str:
 
     This is the ``lammps.plugins`` entry point: LAMMPS auto-loads every ``*plugin.so`` in it. It
     must stay cheap (it runs at every ``lmp`` start): it does not import torch and never builds.
-    If the plugin is not built yet, a hint goes to stderr and the (empty) directory is returned.
+    If the plugin is not built yet, a hint is logged as a warning and the (empty) directory is returned.
     """
     if os.environ.get("NEQUIP_LAMMPS_PLUGIN_DIR"):
         return os.environ["NEQUIP_LAMMPS_PLUGIN_DIR"]
     d = _cache_root() / _build_key()
     if not (d / PLUGIN_NAME).exists():
-        print(
+        _log.warning(
             "nequip: the LAMMPS plugin (pair styles nequip, allegro) is not built for this torch/"
-            "LAMMPS; run: python -m nequip.integrations.lammps build",
-            file=sys.stderr,
+            "LAMMPS; run: python -m nequip.integrations.lammps build"
         )
     return str(d)
 
@@ -126,7 +128,7 @@ def _ops_library() -> str:
     try:
         return library_path()
     except ExtensionUnavailable as error:
-        print(f"nequip LAMMPS plugin: built without the tensor-product operators: {error}", file=sys.stderr)
+        _log.warning(f"nequip LAMMPS plugin: built without the tensor-product operators: {error}")
         return ""
 
 
@@ -176,8 +178,7 @@ def build(force: bool = False, verbose: bool = False) -> Path:
         os.replace(build_dir / PLUGIN_NAME, target)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
-    if verbose:
-        print(f"built {target} in {time.time() - t0:.0f} s")
+    _log.info(f"built {target} in {time.time() - t0:.0f} s")
     return target
 
 
@@ -197,14 +198,15 @@ def preload_mpi() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    from ..utils.cli import cli_parser, configure_logging, verbosity_of
 
-    parser = argparse.ArgumentParser(prog="python -m nequip.integrations.lammps", description=__doc__.split("\n")[0])
+    parser = cli_parser("python -m nequip.integrations.lammps", __doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the LAMMPS plugin (cached)")
     b.add_argument("--force", action="store_true", help="rebuild even if a build exists")
     sub.add_parser("path", help="print the directory holding the plugin")
     args = parser.parse_args(argv)
+    configure_logging(verbosity_of(args))
     if args.cmd == "build":
         print(build(force=args.force, verbose=True))
     else:

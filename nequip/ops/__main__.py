@@ -1,17 +1,18 @@
 """``python -m nequip.ops build`` builds the operator library of extensions/ (cached; install.sh runs
 it); ``python -m nequip.ops path`` prints the shared library, e.g. for ``NEQUIP_OPS_LIBRARY``."""
 
-import argparse
 import sys
 import time
 
+from ..utils.cli import cli_parser, configure_logging, verbosity_of
 from .extension import ExtensionUnavailable, library_path
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m nequip.ops", description=__doc__)
+    parser = cli_parser("python -m nequip.ops", __doc__)
     parser.add_argument("command", choices=["build", "path"])
     args = parser.parse_args()
+    configure_logging(verbosity_of(args))
     start = time.perf_counter()
     try:
         path = library_path()

@@ -3,7 +3,6 @@ time energy+forces+stress calls of a model (``.ckpt``, ``.nequip.zip`` or ``.neq
 its own species or a given structure (as an MD step through the ASE calculator, neighbor list
 included) after warm-up; print ms/step, atom-steps/s and peak memory as a table or JSON."""
 
-import argparse
 import json
 import os
 import sys
@@ -20,8 +19,7 @@ from ase.calculators.calculator import all_changes
 from ase.io import read
 
 from ..integrations.ase import NequIPCalculator
-from ..utils.cli import run_cli
-from ..utils.distribution import add_version_argument
+from ..utils.cli import cli_parser, run_cli
 
 def _neighbor_distance(symbol: str) -> float:
     """Nearest-neighbour distance (Å) of ``symbol`` in an FCC crystal: from ASE's reference lattice
@@ -125,8 +123,7 @@ def format_rows(rows: List[Dict]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-benchmark", description=__doc__)
-    add_version_argument(parser)
+    parser = cli_parser("nequip-benchmark", __doc__)
     parser.add_argument("model", help="model file: .ckpt, .nequip.zip or .nequip.pt2 (ase target)")
     parser.add_argument("--sizes", default="256,2048,16384", help="sizes in atoms of FCC cells of the model's species (rounded to 4 n^3)")
     parser.add_argument("--structure", help="benchmark this structure (any ASE-readable file) instead of FCC cells")
@@ -157,7 +154,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
         return 0
 
-    return run_cli("nequip-benchmark", run)
+    return run_cli("nequip-benchmark", run, args)
 
 
 if __name__ == "__main__":

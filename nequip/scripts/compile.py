@@ -6,7 +6,6 @@ LAMMPS pair style loads (inputs/outputs: see nequip.export.targets). Compile on 
 that will run the package (the CPU instruction set and the CUDA architecture are recorded in it).
 """
 
-import argparse
 import sys
 import time
 from typing import List, Optional
@@ -15,13 +14,11 @@ from ..export.aoti import compile_model
 from ..export.targets import TARGETS
 from ..model.io import load_eager_model
 from ..utils.atomic import check_writable_folder
-from ..utils.cli import run_cli
-from ..utils.distribution import add_version_argument
+from ..utils.cli import cli_parser, run_cli
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-compile", description=__doc__)
-    add_version_argument(parser)
+    parser = cli_parser("nequip-compile", __doc__)
     parser.add_argument("model", help="trained model: training checkpoint (.ckpt) or model package (.nequip.zip)")
     parser.add_argument("out", help="output package, *.nequip.pt2")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -39,7 +36,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{time.perf_counter() - start:.0f} s)")
         return 0
 
-    return run_cli("nequip-compile", run)
+    return run_cli("nequip-compile", run, args)
 
 
 if __name__ == "__main__":

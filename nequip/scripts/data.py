@@ -14,7 +14,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..utils.distribution import add_version_argument
+from ..utils.cli import cli_parser, configure_logging, verbosity_of
 
 
 def _info_hdf5(path: str) -> dict:
@@ -102,10 +102,7 @@ def info(path: str, format: Optional[str] = None) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nequip-data", description="Convert and inspect nequip data files."
-    )
-    add_version_argument(parser)
+    parser = cli_parser("nequip-data", "Convert and inspect nequip data files.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{convert,info}")
     convert = sub.add_parser(
         "convert", help="convert an ASE-readable file (extxyz, ...) to nequip HDF5 (.h5)"
@@ -123,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)  # exits with code 2 on usage errors
+    configure_logging(verbosity_of(args))
     try:
         if args.command == "convert":
             from nequip.data.dataset import HDF5_SUFFIXES

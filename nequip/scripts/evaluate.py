@@ -1,7 +1,6 @@
 """``nequip-evaluate MODEL DATA [--json] [--plot parity.png] [--report DIR]``: metrics of a model
 (``.ckpt``, ``.nequip.zip`` or ``.nequip.pt2``) on a labelled data set, parity plots and a report folder."""
 
-import argparse
 import json
 import sys
 from typing import List, Optional
@@ -13,13 +12,11 @@ from ..evaluation.plots import figure_title, parity_plot
 from ..evaluation.report import format_table, write_report
 from ..model.io import load_model
 from ..model.spec import DTYPES
-from ..utils.cli import run_cli
-from ..utils.distribution import add_version_argument
+from ..utils.cli import cli_parser, run_cli
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-evaluate", description=__doc__)
-    add_version_argument(parser)
+    parser = cli_parser("nequip-evaluate", __doc__)
     parser.add_argument("model", help="model file: training checkpoint (.ckpt), model package (.nequip.zip) or compiled package (.nequip.pt2, ase target)")
     parser.add_argument("data", help="labelled data: any ASE-readable file or our HDF5")
     parser.add_argument("--json", action="store_true", help="print metrics as JSON (eV, Å units)")
@@ -41,7 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"report: {', '.join(written)}", file=sys.stderr)
         return 0
 
-    return run_cli("nequip-evaluate", run)
+    return run_cli("nequip-evaluate", run, args)
 
 
 if __name__ == "__main__":

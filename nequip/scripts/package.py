@@ -2,20 +2,17 @@
 packages for sharing, compiling (nequip-compile), the ASE calculator and fine-tuning
 (``initialize_from:`` in a training config). See nequip.model.package for the format."""
 
-import argparse
 import json
 import sys
 from typing import List, Optional
 
 from ..model.io import package_model_file
 from ..model.package import read_package
-from ..utils.cli import run_cli
-from ..utils.distribution import add_version_argument
+from ..utils.cli import cli_parser, run_cli
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-package", description=__doc__)
-    add_version_argument(parser)
+    parser = cli_parser("nequip-package", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="package a training checkpoint (EMA weights when present)")
     build.add_argument("checkpoint", help="training checkpoint (.ckpt)")
@@ -33,7 +30,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps({**manifest, "num_weights": num_params, "model": spec["model"]}, indent=2))
         return 0
 
-    return run_cli("nequip-package", run)
+    return run_cli("nequip-package", run, args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """``nequip-train CONFIG.yaml [key=value ...]``: train a model; rerunning resumes from last.ckpt."""
 
-import argparse
 import dataclasses
 import errno
+import logging
 import os
 import sys
 import warnings
@@ -28,10 +28,12 @@ from ..train.run_lock import RunLock
 from ..train.statistics_handoff import data_fingerprint, shared_statistics
 from ..train.trainer import best_checkpoint, build_trainer, checkpoint_dir, last_checkpoint
 from ..utils.atomic import atomic_write_text
-from ..utils.cli import run_cli
-from ..utils.distribution import add_version_argument
+from ..utils.cli import cli_parser, run_cli
+from ..utils.display_units import DISPLAY_UNITS
 
 EXIT_INTERRUPTED = 3
+
+_log = logging.getLogger("nequip.scripts.train")  # not __name__: also run as __main__
 
 # write failures that are the user's to fix (space, quota, permissions), not bugs: one line, exit 2
 # ENOTDIR/EEXIST: run_dir (or a folder above it) is an existing regular file
@@ -112,11 +114,11 @@ def _train(config: TrainConfig, trainer: L.Trainer) -> Dict[str, float]:
         if old and trainer.is_global_zero:
             for path in old:
                 os.unlink(path)
-            print(f"overwrite=true: deleted the earlier checkpoints {', '.join(old)}")
+            _log.info(f"overwrite=true: deleted the earlier checkpoints {', '.join(old)}")
     datamodule = build_datamodule(config)
     if resume:
         spec = _resumed_spec(last, config)
-        print(f"resuming from {last}")
+        _log.info(f"resuming from {last}")
     else:
         statistics = shared_statistics(
             datamodule.training_statistics, run_dir, data_fingerprint(config), trainer.global_rank
@@ -153,10 +155,10 @@ def _summary(config: TrainConfig, metrics: Dict[str, float]) -> str:
         lines.append(f"best checkpoint: {best} (epoch {ckpt['epoch']}" + (f", val/loss {float(score):.5g})" if score is not None else ")"))
     lines += [f"last checkpoint: {last_checkpoint(run_dir)}", f"logs:            {os.path.join(run_dir, 'logs')} (one version_N folder per start or resume)"]
     for stage in ("val", "test"):
-        for name, unit in (("energy_per_atom_mae", "meV/atom"), ("forces_mae", "meV/Å"), ("stress_mae", "meV/Å³")):
-            key = f"{stage}/{name}"
+        for name, shown in DISPLAY_UNITS.items():
+            key = f"{stage}/{name}_mae"
             if key in metrics:
-                lines.append(f"{key + ':':<26}{metrics[key] * 1e3:9.2f} {unit}")
+                lines.append(f"{key + ':':<26}{metrics[key] * shown.factor:9.2f} {shown.unit}")
     lines.append("=" * 60)
     return "\n".join(lines)
 
@@ -171,8 +173,7 @@ def _print_defaults(arguments: List[str]) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="nequip-train", description=__doc__)
-    add_version_argument(parser)
+    parser = cli_parser("nequip-train", __doc__)
     parser.add_argument("config", nargs="?", help="YAML config file (see configs/; every key: --print-defaults)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_epochs=10")
     parser.add_argument(
@@ -181,18 +182,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.print_defaults:
-        return run_cli("nequip-train", lambda: _print_defaults([a for a in [args.config, *args.overrides] if a]))
+        return run_cli("nequip-train", lambda: _print_defaults([a for a in [args.config, *args.overrides] if a]), args)
     if args.config is None:
         parser.error("the config file is required (or --print-defaults)")
-    # emitted by Lightning's own internals on every step with torch >= 2.10; nothing a user can act on
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
     def run() -> int:
         config = load_config(args.config, args.overrides)
         try:
-            metrics = train(config)
+            with warnings.catch_warnings():  # for this run only, not for the process that called main()
+                # emitted by Lightning's own internals on every step with torch >= 2.10; nothing a user can act on
+                warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+                metrics = train(config)
         except SIGTERMException:
-            print(f"nequip-train: interrupted; state saved in {last_checkpoint(config.run_dir)}; rerun to resume")
+            _log.warning(f"nequip-train: interrupted; state saved in {last_checkpoint(config.run_dir)}; rerun to resume")
             return EXIT_INTERRUPTED
         except OSError as err:
             if err.errno not in _WRITE_ERRNOS:
@@ -202,7 +204,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(_summary(config, metrics))
         return 0
 
-    return run_cli("nequip-train", run)
+    return run_cli("nequip-train", run, args, log_stream="stdout")
 
 
 if __name__ == "__main__":

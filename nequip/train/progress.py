@@ -1,13 +1,18 @@
 """Training progress for log files and non-terminals: plain lines every N steps and after each
-validation, with elapsed time and an estimate of the time left (a terminal gets Lightning's bar)."""
+validation, with elapsed time and an estimate of the time left (a terminal gets Lightning's bar).
 
-import sys
+The lines are INFO records of the ``nequip.train.progress`` logger; ``nequip-train`` shows them as
+they are on stdout (``--quiet`` hides them, see nequip.utils.cli)."""
+
+import logging
 import time
 from typing import Optional
 
 import lightning as L
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from ..utils.display_units import DISPLAY_UNITS
 
 
 def _duration(seconds: float) -> str:
@@ -16,18 +21,21 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-class PlainProgress(L.Callback):
-    """Prints ``epoch E step S  loss L  elapsed T  ETA T`` every ``every_n_steps`` optimizer steps and
-    a line of validation metrics after each validation, flushed at once (readable with ``tail -f``)."""
+_log = logging.getLogger(__name__)
 
-    def __init__(self, every_n_steps: int = 50, stream=None):
+
+class PlainProgress(L.Callback):
+    """Logs ``epoch E step S  loss L  elapsed T  ETA T`` every ``every_n_steps`` optimizer steps and
+    a line of validation metrics after each validation (``nequip-train`` writes each line at once,
+    readable with ``tail -f``)."""
+
+    def __init__(self, every_n_steps: int = 50):
         self.every_n_steps = max(1, every_n_steps)
-        self.stream = stream or sys.stdout
         self._start = 0.0
         self._start_step = 0
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        _log.info(text)
 
     def _eta(self, trainer: L.Trainer) -> Optional[float]:
         done = trainer.global_step - self._start_step
@@ -67,7 +75,8 @@ class PlainProgress(L.Callback):
         parts = [f"epoch {trainer.current_epoch} validation"]
         if "val/loss" in m:
             parts.append(f"loss {float(m['val/loss']):.5g}")
-        for key, label, unit in (("val/energy_per_atom_mae", "E/atom MAE", "meV/atom"), ("val/forces_mae", "F MAE", "meV/Å")):
-            if key in m:
-                parts.append(f"{label} {float(m[key]) * 1e3:.2f} {unit}")
+        for name in ("energy_per_atom", "forces"):
+            shown = DISPLAY_UNITS[name]
+            if f"val/{name}_mae" in m:
+                parts.append(f"{shown.short} MAE {float(m[f'val/{name}_mae']) * shown.factor:.2f} {shown.unit}")
         self._print("  ".join(parts))

@@ -22,6 +22,7 @@ finds its PID gone and takes it over.
 """
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -36,6 +37,8 @@ from ..errors import ConfigError
 LOCK_NAME = "nequip-train.lock"
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0
+
+_log = logging.getLogger(__name__)
 
 
 class RunDirLockedError(ConfigError):
@@ -74,11 +77,11 @@ def _describe(record: Dict[str, Any]) -> str:
 class RunLock:
     """Holds ``run_dir/nequip-train.lock`` while in its ``with`` block.
 
-    Raises :class:`RunDirLockedError` on entry when another live training holds the lock. Prints a
-    notice (``notify``) when it takes over a stale one.
+    Raises :class:`RunDirLockedError` on entry when another live training holds the lock. Gives a
+    notice to ``notify`` (default: a warning of this module's logger) when it takes over a stale one.
     """
 
-    def __init__(self, run_dir: str, notify: Callable[[str], None] = print, heartbeat_s: float = HEARTBEAT_S,
+    def __init__(self, run_dir: str, notify: Callable[[str], None] = _log.warning, heartbeat_s: float = HEARTBEAT_S,
                  stale_after_s: float = STALE_AFTER_S):
         self.run_dir = os.path.abspath(run_dir)
         self.path = os.path.join(self.run_dir, LOCK_NAME)

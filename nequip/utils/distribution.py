@@ -8,8 +8,8 @@ is said in one line at ``import nequip`` instead of failing later in a strange p
 """
 
 import argparse
+import logging
 import platform
-import sys
 from importlib import metadata
 from typing import List, Tuple
 
@@ -64,7 +64,8 @@ def foreign_message(found: List[Tuple[str, str, str]]) -> str:
 
 
 def warn_if_foreign_installed() -> None:
-    """Prints :func:`foreign_message` to stderr when a mir-group distribution is installed here."""
+    """Logs :func:`foreign_message` as an error of the ``nequip`` logger when a mir-group distribution is
+    installed here (where logging is not configured, Python writes it to stderr)."""
     found = foreign_distributions()
     if found:
-        print(foreign_message(found), file=sys.stderr)
+        logging.getLogger("nequip").error(foreign_message(found))

@@ -7,24 +7,39 @@ them again: measured on a 16384-atom copper cell (NequIP, 1 thread), half the ca
 system time and the cost per atom 1.7x that of 2048 atoms; with freed memory kept, the cost per
 atom is flat. The process's peak memory is unchanged; its resident memory stays at the peak.
 
-``NEQUIP_MALLOC_TUNING=0`` leaves malloc alone. Other C libraries (musl, macOS) are left alone.
-The LAMMPS plugin (cpp/pair_nequip.cpp) does the same in C++.
+This is a setting of the whole process, so only the entry points make it by default (the console
+scripts through nequip.utils.cli, and the LAMMPS plugin, cpp/pair_nequip.cpp, in C++); a library
+object living in someone else's process (the ASE calculator in a Jupyter kernel or a user's script)
+makes it only when asked. ``NEQUIP_MALLOC_TUNING=0`` leaves malloc alone everywhere;
+``NEQUIP_MALLOC_TUNING=1`` asks for it everywhere. Other C libraries (musl, macOS) are left alone.
 """
 
 import ctypes
 import functools
 import os
+from typing import Optional
 
 _M_TRIM_THRESHOLD = -1  # from glibc's malloc.h
 _M_MMAP_MAX = -4
 _NEVER_TRIM_BELOW = 2**31 - 1  # bytes: the largest value mallopt takes
 
 
+def keep_freed_memory(requested: Optional[bool] = None, default: bool = True) -> bool:
+    """Makes glibc's malloc keep freed memory for reuse (once per process); returns whether it did.
+
+    ``requested`` is the caller's explicit choice; None leaves it to ``NEQUIP_MALLOC_TUNING`` (``0``:
+    no, any other value: yes) and, where that is unset, to ``default`` (True for entry points, False
+    for library objects).
+    """
+    if requested is None:
+        value = os.environ.get("NEQUIP_MALLOC_TUNING")
+        requested = default if value is None else value != "0"
+    return requested and _tune_malloc()
+
+
 @functools.lru_cache(maxsize=None)
-def keep_freed_memory() -> bool:
-    """Makes glibc's malloc keep freed memory for reuse (once per process); returns whether it did."""
-    if os.environ.get("NEQUIP_MALLOC_TUNING", "1") == "0":
-        return False
+def _tune_malloc() -> bool:
+    """Sets glibc's malloc options (once per process); returns whether it did."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc

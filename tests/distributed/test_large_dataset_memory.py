@@ -1,7 +1,6 @@
 """A data set larger than the memory budget trains with bounded resident memory: frames are read
 lazily from HDF5 per worker, statistics are streamed, so peak memory does not grow with the file."""
 
-import resource
 import subprocess
 import sys
 

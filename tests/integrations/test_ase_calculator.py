@@ -3,7 +3,6 @@ non-periodic systems and unknown species."""
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress

@@ -1,7 +1,6 @@
 """Training through ``nequip-train``: a short run, exact restart, clean stop on SIGTERM."""
 
 import csv
-import os
 import signal
 import subprocess
 import sys
