@@ -39,8 +39,6 @@ def build(kind: str, dtype: str, tp_backend: str):
 
 
 def copper(n: int):
-    import numpy as np
-
     base = bulk("Cu", "fcc", a=3.61, cubic=True)  # 4 atoms
     k = round((n / 4) ** (1 / 3))
     atoms = base.repeat((k, k, k))
