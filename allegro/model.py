@@ -5,6 +5,7 @@ invariant latent, summed onto atoms, per-type scaled and shifted; forces and str
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
+from nequip.errors import ConfigError
 from nequip.model.hyperparameters import ModelHyperparameters
 from nequip.model.pipeline import build_pipeline
 from nequip.nn.forces import ForceStressOutput
@@ -36,7 +37,7 @@ def build_allegro(spec: Dict[str, Any]) -> ForceStressOutput:
     """
     hp = spec["model"]
     if int(hp["num_layers"]) < 1:
-        raise ValueError(f"model.num_layers must be >= 1 for allegro, got {hp['num_layers']}")
+        raise ConfigError(f"model.num_layers must be >= 1 for allegro, got {hp['num_layers']}")
     features = tensor_irreps(hp["num_tensor_features"], hp["l_max"], hp["parity"])
 
     def body(add) -> None:

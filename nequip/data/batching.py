@@ -5,6 +5,7 @@ from typing import Dict, List
 import torch
 
 from . import keys
+from ..errors import DataError
 
 _PER_ATOM = frozenset(keys.PER_ATOM_KEYS)
 _PER_FRAME = frozenset(keys.PER_FRAME_KEYS)
@@ -68,7 +69,7 @@ def collate(frames: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
             continue
         template = next(t for t in present if t is not None)
         if not template.is_floating_point():
-            raise ValueError(f"key '{key}' ({template.dtype}) is missing in some frames")
+            raise DataError(f"key '{key}' ({template.dtype}) is missing in some frames")
         parts = [
             t
             if t is not None

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..errors import DataError, DataFileNotFound
 from . import keys
 from .atomic_data import DEFAULT_MIN_DISTANCE, frame_from_arrays, from_ase
 from .hdf5 import check_format, read_frame
@@ -23,7 +23,7 @@ def _key_note(config_key: str) -> str:
 
 def _check_exists(path: str, config_key: str) -> None:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file '{path}' not found{_key_note(config_key)}")
+        raise DataFileNotFound(f"data file '{path}' not found{_key_note(config_key)}")
 
 
 def _with_origin(frame: Dict[str, torch.Tensor], index: int, source_id: int) -> Dict[str, torch.Tensor]:

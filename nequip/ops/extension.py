@@ -26,7 +26,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from .._files import missing_message, shipped_dir
-from ..errors import UserError
+from ..errors import SetupError
 from ..utils.compiler import compiler_id, cxx
 from .paths import Path as TPPath
 from .paths import cg_block
@@ -40,7 +40,7 @@ CONV_X, CONV_SH, CONV_WEIGHT, CONV_OUT = range(4)
 CW_X1, CW_X2, CW_OUT = range(3)
 
 
-class ExtensionUnavailable(UserError):
+class ExtensionUnavailable(SetupError):
     """The operator library cannot be built or loaded here; the message says why and what to do."""
 
 

@@ -18,6 +18,7 @@ from ase.data import atomic_numbers, covalent_radii, reference_states
 from ase.calculators.calculator import all_changes
 from ase.io import read
 
+from ..errors import ConfigError, DataFileNotFound, ModelFileError
 from ..integrations.ase import NequIPCalculator
 from ..utils.cli import cli_parser, run_cli
 
@@ -36,7 +37,7 @@ def fcc_cell(type_names: List[str], num_atoms: int) -> Atoms:
     Raises ``ValueError`` when a type name is not a chemical symbol (benchmark a ``--structure``)."""
     unknown = [name for name in type_names if name not in atomic_numbers]
     if unknown:
-        raise ValueError(f"the model's type name '{unknown[0]}' is not a chemical symbol; "
+        raise ModelFileError(f"the model's type name '{unknown[0]}' is not a chemical symbol; "
                          f"give a structure to benchmark with --structure")
     n = max(1, round((num_atoms / 4) ** (1 / 3)))
     a = np.sqrt(2) * float(np.mean([_neighbor_distance(name) for name in type_names]))
@@ -137,16 +138,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         calc = NequIPCalculator.from_file(args.model, device=args.device)
         if args.structure:
             if not os.path.isfile(args.structure):
-                raise FileNotFoundError(f"structure file '{args.structure}' not found")
+                raise DataFileNotFound(f"structure file '{args.structure}' not found")
             repeat = [int(x) for x in args.repeat.split(",")]
             if len(repeat) != 3 or min(repeat) < 1:
-                raise ValueError(f"--repeat takes three positive integers like 2,2,2, got '{args.repeat}'")
+                raise ConfigError(f"--repeat takes three positive integers like 2,2,2, got '{args.repeat}'")
             systems = [read(args.structure).repeat(repeat)]
         else:
             try:
                 sizes = [int(s) for s in args.sizes.split(",")]
             except ValueError:
-                raise ValueError(f"--sizes takes comma-separated atom counts like 256,2048, got '{args.sizes}'") from None
+                raise ConfigError(f"--sizes takes comma-separated atom counts like 256,2048, got '{args.sizes}'") from None
             systems = [fcc_cell(calc.spec["type_names"], n) for n in sizes]
         rows = [time_calls(calc, atoms, min_seconds=args.min_seconds) for atoms in systems]
         for row in rows:

@@ -10,6 +10,7 @@ import sys
 import time
 from typing import List, Optional
 
+from ..errors import OutputError
 from ..export.aoti import compile_model
 from ..export.targets import TARGETS
 from ..model.io import load_eager_model
@@ -27,7 +28,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def run() -> int:
         if not args.out.endswith(".nequip.pt2"):
-            raise ValueError(f"output file '{args.out}' must end with .nequip.pt2")
+            raise OutputError(f"output file '{args.out}' must end with .nequip.pt2")
         check_writable_folder(args.out)  # before the minutes of compiling
         model, spec = load_eager_model(args.model, device=args.device)
         start = time.perf_counter()

@@ -3,7 +3,7 @@
     nequip-data convert train.xyz train.h5 [--chunk-frames 1024] [--format extxyz]
     nequip-data info train.xyz|train.h5
 
-Exit codes: 0 success, 1 a data error (missing/unreadable file, malformed frame), 2 usage error.
+Exit codes: 0 success, 2 a usage or data error (missing/unreadable file, malformed frame).
 """
 
 import argparse
@@ -14,7 +14,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..utils.cli import cli_parser, configure_logging, verbosity_of
+from ..errors import DataError, DataFileNotFound, UserError
+from ..utils.atomic import check_writable_folder
+from ..utils.cli import cli_parser, run_cli
 
 
 def _info_hdf5(path: str) -> dict:
@@ -63,12 +65,17 @@ def _info_ase(path: str, format: Optional[str]) -> dict:
     numbers = Counter()
     labels = Counter({name: 0 for name in names.values()})
     num_frames = 0
-    for atoms in ase.io.iread(path, index=":", format=format):
-        numbers.update(atoms.get_atomic_numbers().tolist())
-        for key in extract_labels(atoms, where=f"frame {num_frames} of {path}"):
-            if key in names:
-                labels[names[key]] += 1
-        num_frames += 1
+    try:
+        for atoms in ase.io.iread(path, index=":", format=format):
+            numbers.update(atoms.get_atomic_numbers().tolist())
+            for key in extract_labels(atoms, where=f"frame {num_frames} of {path}"):
+                if key in names:
+                    labels[names[key]] += 1
+            num_frames += 1
+    except UserError:
+        raise
+    except Exception as err:  # ASE raises many exception types on malformed input
+        raise DataError(f"cannot read frame {num_frames} of '{path}' with ASE: {err}; check the file (or give --format)") from err
     return {"frames": num_frames, "numbers": numbers, "labels": dict(labels)}
 
 
@@ -79,9 +86,12 @@ def info(path: str, format: Optional[str] = None) -> str:
     from nequip.data.dataset import HDF5_SUFFIXES
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file '{path}' not found")
+        raise DataFileNotFound(f"data file '{path}' not found")
     if path.lower().endswith(HDF5_SUFFIXES):
-        summary = _info_hdf5(path)
+        try:
+            summary = _info_hdf5(path)
+        except OSError as err:  # h5py: not an HDF5 file, truncated, unreadable
+            raise DataError(f"cannot read HDF5 data file '{path}': {err}") from err
     else:
         summary = _info_ase(path, format)
     n = summary["frames"]
@@ -120,8 +130,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)  # exits with code 2 on usage errors
-    configure_logging(verbosity_of(args))
-    try:
+
+    def run() -> int:
         if args.command == "convert":
             from nequip.data.dataset import HDF5_SUFFIXES
             from nequip.data.hdf5 import convert_to_hdf5
@@ -132,20 +142,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 parser.error("--chunk-frames must be >= 1")
             if os.path.abspath(args.input) == os.path.abspath(args.output):
                 parser.error("input and output are the same file")
-            result = convert_to_hdf5(
-                args.input, args.output, chunk_frames=args.chunk_frames, format=args.format
-            )
-            print(
-                f"wrote {result['num_frames']} frames ({result['num_atoms']} atoms) "
-                f"to {args.output}"
-            )
+            check_writable_folder(args.output)
+            result = convert_to_hdf5(args.input, args.output, chunk_frames=args.chunk_frames, format=args.format)
+            print(f"wrote {result['num_frames']} frames ({result['num_atoms']} atoms) to {args.output}")
         else:
             print(info(args.file, format=args.format))
-    except (FileNotFoundError, ValueError, OSError) as e:
-        print(f"nequip-data: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
 
+    return run_cli("nequip-data", run, args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,6 +9,7 @@ from typing import Dict, Tuple
 import torch
 
 from ..data import keys
+from ..errors import ConfigError, DataError
 
 
 def _pointwise(function: str, huber_delta: float):
@@ -18,7 +19,7 @@ def _pointwise(function: str, huber_delta: float):
         return lambda diff: torch.nn.functional.huber_loss(
             diff, torch.zeros_like(diff), reduction="none", delta=huber_delta
         )
-    raise ValueError(f"loss.function must be 'mse' or 'huber', got '{function}'")
+    raise ConfigError(f"loss.function must be 'mse' or 'huber', got '{function}'")
 
 
 def masked_weighted_mean(pointwise, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -65,7 +66,7 @@ class EnergyForceStressLoss:
             ref = target[keys.STRESS]
             terms["stress"] = masked_weighted_mean(self.pointwise, pred[keys.STRESS], ref, frame_weight)
         if not terms:
-            raise ValueError(
+            raise DataError(
                 "the batch has none of the labels the loss uses (total_energy, forces, stress with a nonzero "
                 "coefficient); check the data file and the loss section of the config"
             )

@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Callable, Optional
 
+from ..errors import UserError
 from .distribution import add_version_argument
 from .memory import keep_freed_memory
 
@@ -77,14 +78,15 @@ def verbosity_of(args: argparse.Namespace) -> int:
 
 def run_cli(prog: str, body: Callable[[], int], args: Optional[argparse.Namespace] = None, log_stream: str = "stderr") -> int:
     """Runs ``body`` with the library's log messages configured from ``args`` (see :func:`cli_parser`,
-    :func:`configure_logging`); a ``ValueError``/``FileNotFoundError`` (bad config, data or model file)
-    is printed as ``prog: error: ...`` with exit code 2. Set ``NEQUIP_DEBUG=1`` to see the traceback
-    instead. ``log_stream`` is ``"stderr"`` for scripts whose stdout is their result (a table, JSON)."""
+    :func:`configure_logging`); a :class:`nequip.errors.UserError` (bad config, data or model file,
+    unwritable output, missing setup) is printed as ``prog: error: ...`` with exit code 2, while any
+    other exception is a bug and keeps its traceback. Set ``NEQUIP_DEBUG=1`` to see the traceback of
+    a user error too. ``log_stream`` is ``"stderr"`` for scripts whose stdout is their result (a table, JSON)."""
     keep_freed_memory()
     configure_logging(verbosity_of(args) if args is not None else 0, log_stream)
     try:
         return body()
-    except (ValueError, FileNotFoundError) as err:
+    except UserError as err:
         if os.environ.get("NEQUIP_DEBUG"):
             raise
         print(f"{prog}: error: {err}", file=sys.stderr)

@@ -36,12 +36,12 @@ def test_convert_and_info(xyz, tmp_path, capsys):
         assert "energy 2/3" in text and "forces 2/3" in text and "stress 0/3" in text
 
 
-def test_data_errors_exit_1(tmp_path, capsys):
-    assert main(["convert", str(tmp_path / "nope.xyz"), str(tmp_path / "o.h5")]) == 1
+def test_data_errors_exit_2(tmp_path, capsys):
+    assert main(["convert", str(tmp_path / "nope.xyz"), str(tmp_path / "o.h5")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nequip-data: error: data file") and "not found" in err
     assert err.count("\n") == 1  # one line, no traceback
-    assert main(["info", str(tmp_path / "nope.h5")]) == 1
+    assert main(["info", str(tmp_path / "nope.h5")]) == 2
 
 
 @pytest.mark.parametrize(
