@@ -2,12 +2,13 @@
 updated by channel-wise tensor products with per-atom environment embeddings; pair energies from an
 invariant latent, summed onto atoms, per-type scaled and shifted; forces and stress by autograd."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List
 
 from nequip.errors import ConfigError
 from nequip.model.hyperparameters import ModelHyperparameters
 from nequip.model.pipeline import build_pipeline
+from nequip.utils.setting import setting
 from nequip.nn.forces import ForceStressOutput
 
 from .nn import AllegroLayer, InitialPairFeatures, PairEnergyReadout, TwoBodyLatent, tensor_irreps
@@ -16,18 +17,14 @@ from .nn import AllegroLayer, InitialPairFeatures, PairEnergyReadout, TwoBodyLat
 @dataclass
 class AllegroConfig(ModelHyperparameters):
     """Hyperparameters of the ``model:`` section for ``kind: allegro`` (the shared ones: see
-    :class:`nequip.model.hyperparameters.ModelHyperparameters`).
+    :class:`nequip.model.hyperparameters.ModelHyperparameters`)."""
 
-    ``two_body_mlp``: hidden sizes of the two-body MLP, the last entry is the latent dimension.
-    ``latent_mlp`` / ``readout_mlp``: hidden sizes of the latent update and pair-energy MLPs.
-    """
-
-    kind: str = "allegro"
-    num_layers: int = 2
-    num_tensor_features: int = 16
-    two_body_mlp: List[int] = field(default_factory=lambda: [64, 128])
-    latent_mlp: List[int] = field(default_factory=lambda: [128])
-    readout_mlp: List[int] = field(default_factory=lambda: [32])
+    kind: str = setting("allegro", "model architecture: nequip (message passing) or allegro (strictly local)")
+    num_layers: int = setting(2, "Allegro layers (tensor-product updates of the pair features); the receptive field stays r_max")
+    num_tensor_features: int = setting(16, "channels of the equivariant pair features")
+    two_body_mlp: List[int] = setting([64, 128], "hidden sizes of the two-body MLP; the last is the width of the invariant latent")
+    latent_mlp: List[int] = setting([128], "hidden sizes of the MLP that updates the latent in each layer")
+    readout_mlp: List[int] = setting([32], "hidden sizes of the MLP from the latent to the pair energy")
 
 
 def build_allegro(spec: Dict[str, Any]) -> ForceStressOutput:

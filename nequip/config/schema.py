@@ -10,14 +10,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, List, Optional
 
+from ..utils.setting import setting
+
 REQUIRED = "???"  # omegaconf's marker of a value the user must give
-
-
-def setting(default: Any, help: str) -> Any:
-    """A field with its one-line meaning (mutable defaults are copied per instance)."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 class ModelDType(str, Enum):

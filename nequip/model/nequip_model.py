@@ -10,6 +10,7 @@ from ..nn.embedding import TypeEmbedding
 from ..nn.forces import ForceStressOutput
 from ..nn.interaction import InteractionBlock, hidden_irreps
 from ..nn.readout import AtomicEnergyReadout
+from ..utils.setting import setting
 from .hyperparameters import ModelHyperparameters
 from .pipeline import build_pipeline
 
@@ -19,12 +20,12 @@ class NequIPConfig(ModelHyperparameters):
     """Hyperparameters of the ``model:`` section for ``kind: nequip`` (the shared ones: see
     :class:`nequip.model.hyperparameters.ModelHyperparameters`)."""
 
-    kind: str = "nequip"
-    num_layers: int = 3
-    num_features: int = 32
-    radial_mlp_depth: int = 2
-    radial_mlp_width: int = 64
-    resnet: bool = True
+    kind: str = setting("nequip", "model architecture: nequip (message passing) or allegro (strictly local)")
+    num_layers: int = setting(3, "interaction blocks; each widens the receptive field (and the LAMMPS ghost shell) by r_max")
+    num_features: int = setting(32, "channels of each irrep of the node features")
+    radial_mlp_depth: int = setting(2, "hidden layers of the MLP from the radial basis to the tensor-product weights")
+    radial_mlp_width: int = setting(64, "width of those hidden layers")
+    resnet: bool = setting(True, "residual updates of the node features where the irreps allow")
 
 
 def build_nequip(spec: Dict[str, Any]) -> ForceStressOutput:

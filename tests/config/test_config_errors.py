@@ -166,7 +166,12 @@ def test_print_defaults_lists_every_key_with_type_and_meaning(capsys):
     loaded = yaml_without_required(text)
     assert loaded["data"]["split"] == [0.8, 0.1, 0.1] and loaded["model"]["kind"] == "nequip"
     assert main(["--print-defaults", "model.kind=allegro"]) == 0
-    assert "num_tensor_features:" in capsys.readouterr().out
+    allegro = capsys.readouterr().out
+    assert "num_tensor_features:" in allegro
+    for listing in (text, allegro):  # every key has a meaning after its type, the model's included
+        keys = [line for line in listing.splitlines() if ":" in line and not line.lstrip().startswith("#")]
+        leaves = [line for line in keys if not line.rstrip().split("#")[0].rstrip().endswith(":")]
+        assert leaves and all(";" in line.split("#", 1)[1] for line in leaves), [l for l in leaves if ";" not in l.split("#", 1)[1]]
     assert main(["--print-defaults", "trainer.max_epochs=3"]) == 2
     assert "takes only model.kind=KIND" in capsys.readouterr().err
 
