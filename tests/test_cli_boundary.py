@@ -79,3 +79,21 @@ def test_the_library_configures_no_logging():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("script", ["train", "evaluate", "data", "benchmark", "compile", "package"])
+def test_help_is_plain_text_and_every_option_says_what_it_does(script, capsys):
+    import importlib
+
+    main = importlib.import_module(f"nequip.scripts.{script}").main
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text
+    lines = text.splitlines()
+    options = [i for i, line in enumerate(lines) if line.startswith("  -")]
+    assert options
+    for i in options:  # the help follows the flags on the same line, or indented on the next one
+        has_help = len(lines[i].strip().split("  ")) > 1 or lines[i + 1].startswith(" " * 10)
+        assert has_help, f"nequip-{script}: option without help: {lines[i].strip()}"

@@ -129,7 +129,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--sizes", default="256,2048,16384", help="sizes in atoms of FCC cells of the model's species (rounded to 4 n^3)")
     parser.add_argument("--structure", help="benchmark this structure (any ASE-readable file) instead of FCC cells")
     parser.add_argument("--repeat", default="1,1,1", help="supercell of --structure, e.g. 4,4,4")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--min-seconds", type=float, default=1.0, help="time each size for at least this long")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)

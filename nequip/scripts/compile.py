@@ -22,8 +22,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = cli_parser("nequip-compile", __doc__)
     parser.add_argument("model", help="trained model: training checkpoint (.ckpt) or model package (.nequip.zip)")
     parser.add_argument("out", help="output package, *.nequip.pt2")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--target", default="ase", choices=sorted(TARGETS))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the package will run")
+    parser.add_argument("--target", default="ase", choices=sorted(TARGETS),
+                        help="ase: for NequIPCalculator.from_file; lammps: for pair_style nequip / allegro")
     args = parser.parse_args(argv)
 
     def run() -> int:

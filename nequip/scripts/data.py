@@ -120,10 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("input", help="input file, any format ase.io can read")
     convert.add_argument("output", help="output .h5 file (overwritten)")
     convert.add_argument("--chunk-frames", type=int, default=1024, help="frames per write")
-    convert.add_argument("--format", default=None, help="ASE format name (default: guessed)")
+    convert.add_argument("--format", default=None, help="ASE format name; default: guessed from the file name")
     inf = sub.add_parser("info", help="frames, atoms, species and labels of a data file")
-    inf.add_argument("file")
-    inf.add_argument("--format", default=None, help="ASE format name (default: guessed)")
+    inf.add_argument("file", help="any ASE-readable file or nequip HDF5")
+    inf.add_argument("--format", default=None, help="ASE format name; default: guessed from the file name")
     return parser
 
 

@@ -22,8 +22,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print metrics as JSON (eV, Å units)")
     parser.add_argument("--plot", metavar="PNG", help="write energy and force parity plots here")
     parser.add_argument("--report", metavar="DIR", help="write metrics (JSON, Markdown) and all figures here")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per model call")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
 
     def run() -> int:

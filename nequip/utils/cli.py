@@ -26,11 +26,33 @@ LIBRARY_LOGGERS = ("nequip", "allegro")
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Plain-text help: the reST literals of our docstrings (````x````) shown as ``x``, and each
+    option's default after its help when it has one worth saying (not ``None`` or a ``False`` flag)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return super()._fill_text(text.replace("``", ""), width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = (action.help or "").replace("``", "")
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in help or not action.option_strings:
+            return help
+        return f"{help} (default: %(default)s)" if help else "(default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Formats its help with :class:`_HelpFormatter`; its subcommands' parsers are of this class too."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def cli_parser(prog: str, description: Optional[str] = None, **kwargs) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the options every console script has: ``--version`` (prints the
     version line and exits 0, before any other argument is checked), ``-q/--quiet`` and ``-v/--verbose``
-    (mutually exclusive; read by :func:`run_cli`)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, **kwargs)
+    (mutually exclusive; read by :func:`run_cli`); help in plain text with the defaults."""
+    parser = _Parser(prog=prog, description=description, **kwargs)
     add_version_argument(parser)
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
