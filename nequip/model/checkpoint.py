@@ -1,6 +1,7 @@
 """Training checkpoints (``.ckpt``) as model files.
 
-A checkpoint holds the model spec in ``hyper_parameters["spec"]`` and the weights in ``state_dict``;
+A checkpoint holds the model spec in ``hyper_parameters["spec"]`` (the plain form of
+:meth:`nequip.model.spec.ModelSpec.to_dict`) and the weights in ``state_dict``;
 it is read with ``torch.load(weights_only=True)`` (no code is unpickled). The EMA weights are the
 model's weights when the run had EMA on.
 """
