@@ -3,11 +3,12 @@ updated by channel-wise tensor products with per-atom environment embeddings; pa
 invariant latent, summed onto atoms, per-type scaled and shifted; forces and stress by autograd."""
 
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import List
 
 from nequip.errors import ConfigError
 from nequip.model.hyperparameters import ModelHyperparameters
 from nequip.model.pipeline import build_pipeline
+from nequip.model.spec import ModelSpec
 from nequip.utils.setting import setting
 from nequip.nn.forces import ForceStressOutput
 
@@ -27,31 +28,31 @@ class AllegroConfig(ModelHyperparameters):
     readout_mlp: List[int] = setting([32], "hidden sizes of the MLP from the latent to the pair energy")
 
 
-def build_allegro(spec: Dict[str, Any]) -> ForceStressOutput:
+def build_allegro(spec: ModelSpec) -> ForceStressOutput:
     """Builds Allegro from a resolved spec (see :func:`nequip.model.spec.resolve_model_spec`).
 
     Raises ``ValueError`` when ``num_layers < 1`` or a module's inputs do not fit.
     """
-    hp = spec["model"]
-    if int(hp["num_layers"]) < 1:
-        raise ConfigError(f"model.num_layers must be >= 1 for allegro, got {hp['num_layers']}")
-    features = tensor_irreps(hp["num_tensor_features"], hp["l_max"], hp["parity"])
+    hp = spec.hyperparameters
+    if int(hp.num_layers) < 1:
+        raise ConfigError(f"model.num_layers must be >= 1 for allegro, got {hp.num_layers}")
+    features = tensor_irreps(hp.num_tensor_features, hp.l_max, hp.parity)
 
     def body(add) -> None:
-        add("two_body_latent", lambda up: TwoBodyLatent(list(hp["two_body_mlp"]), irreps_in=up))
-        add("pair_features", lambda up: InitialPairFeatures(hp["num_tensor_features"], irreps_in=up))
-        for layer in range(hp["num_layers"]):
+        add("two_body_latent", lambda up: TwoBodyLatent(list(hp.two_body_mlp), irreps_in=up))
+        add("pair_features", lambda up: InitialPairFeatures(hp.num_tensor_features, irreps_in=up))
+        for layer in range(hp.num_layers):
             add(
                 f"allegro_{layer}",
                 lambda up: AllegroLayer(
                     features,
-                    list(hp["latent_mlp"]),
-                    hp["avg_num_neighbors"],
-                    tp_backend=hp["tp_backend"],
-                    last=(layer == hp["num_layers"] - 1),
+                    list(hp.latent_mlp),
+                    hp.avg_num_neighbors,
+                    tp_backend=hp.tp_backend,
+                    last=(layer == hp.num_layers - 1),
                     irreps_in=up,
                 ),
             )
-        add("pair_readout", lambda up: PairEnergyReadout(list(hp["readout_mlp"]), hp["avg_num_neighbors"], irreps_in=up))
+        add("pair_readout", lambda up: PairEnergyReadout(list(hp.readout_mlp), hp.avg_num_neighbors, irreps_in=up))
 
     return build_pipeline(spec, body)

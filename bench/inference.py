@@ -85,7 +85,7 @@ def run_mode(args) -> None:
             compile_gradients(model)
         run = model
     for n in args.sizes:
-        data = from_ase(copper(n), TypeMapper(["Cu"]), spec["r_max"], dtype=getattr(torch, args.dtype))
+        data = from_ase(copper(n), TypeMapper(["Cu"]), spec.r_max, dtype=getattr(torch, args.dtype))
         best, count = time_calls(lambda: run(dict(data)), args.repeats, args.budget)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"| {args.kind} {args.dtype} {args.tp_backend} | {args.mode} | {n} | {torch.get_num_threads()} | "

@@ -107,14 +107,13 @@ from nequip.data.atomic_data import from_ase
 from nequip.data.type_mapper import TypeMapper
 from nequip.export.aoti import load_pt2, spec_from_metadata
 from nequip.export.targets import TARGETS
-from nequip.model.spec import DTYPES
 from nequip.utils.memory import keep_freed_memory
 keep_freed_memory()
 compiled, meta = load_pt2(sys.argv[1], target="ase")
 spec = spec_from_metadata(meta)
 atoms = bulk("Cu", "fcc", a=3.615, cubic=True).repeat([int(sys.argv[2])] * 3)
 atoms.rattle(0.05, seed=0)
-data = from_ase(atoms, TypeMapper(spec["type_names"]), spec["r_max"], dtype=DTYPES[spec["dtype"]])
+data = from_ase(atoms, TypeMapper(list(spec.type_names)), spec.r_max, dtype=spec.torch_dtype)
 args = [data[k] for k in TARGETS["ase"][0]]
 for _ in range(2):
     compiled(*args)

@@ -8,7 +8,7 @@ counts (``torch.export.export(strict=False)``); compile and package it with
 """
 
 import logging
-from typing import Any, Dict, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Tuple
 
 import torch
 
@@ -18,6 +18,9 @@ from ..model.checks import check_exists, check_framework_version
 from ..utils.atomic import atomic_output, check_writable_folder
 from .digest import DIGEST_KEY, check_metadata_digest, metadata_digest
 from .targets import TARGETS, ase_function, lammps_function
+
+if TYPE_CHECKING:  # the model package imports this module
+    from ..model.spec import ModelSpec
 
 _log = logging.getLogger(__name__)
 
@@ -61,17 +64,15 @@ def target_function(model: torch.nn.Module, target: str):
     return ase_function(model) if target == "ase" else lammps_function(model)
 
 
-def export_program(model: torch.nn.Module, spec: Dict[str, Any], target: str, device: str = "cpu"):
+def export_program(model: torch.nn.Module, spec: "ModelSpec", target: str, device: str = "cpu"):
     """The ``torch.export.ExportedProgram`` of the target function (dynamic atom and edge counts)."""
     from torch.fx.experimental.proxy_tensor import make_fx
-
-    from ..model.spec import DTYPES
 
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     fn = target_function(model, target)
-    example = _example_inputs(target, DTYPES[spec["dtype"]], device, len(spec["type_names"]))
+    example = _example_inputs(target, spec.torch_dtype, device, len(spec.type_names))
     with torch.enable_grad():
         gm = make_fx(fn, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
     return torch.export.export(gm, example, dynamic_shapes=_dynamic_shapes(target), strict=False)
@@ -85,17 +86,17 @@ def _uses_ops(program) -> bool:
 
 
 def pt2_metadata(
-    spec: Dict[str, Any], target: str, device: str, uses_ops: bool, **overrides: str
+    spec: "ModelSpec", target: str, device: str, uses_ops: bool, **overrides: str
 ) -> Dict[str, str]:
     """The metadata a package records (``overrides`` replace or add entries), with their digest."""
     inputs, outputs = TARGETS[target]
     meta = {
-        MODEL_KIND_KEY: str(spec["kind"]),
-        "r_max": repr(float(spec["r_max"])),
-        "type_names": " ".join(spec["type_names"]),
-        "num_layers": str(int(spec["model"].get("num_layers", 1))),
+        MODEL_KIND_KEY: str(spec.kind),
+        "r_max": repr(float(spec.r_max)),
+        "type_names": " ".join(spec.type_names),
+        "num_layers": str(int(spec.hyperparameters.num_layers)),
         "target": target,
-        "dtype": spec["dtype"],
+        "dtype": spec.dtype,
         "device": device,
         "framework_version": __version__,
         "input_keys": ",".join(inputs),
@@ -116,7 +117,7 @@ LAMMPS_SCHEMES = ("per_layer", "whole_graph")
 
 def compile_model(
     model: torch.nn.Module,
-    spec: Dict[str, Any],
+    spec: "ModelSpec",
     out: str,
     target: str = "ase",
     device: str = "cpu",
@@ -140,7 +141,7 @@ def compile_model(
     if device == "cuda" and not torch.cuda.is_available():
         raise SetupError("--device cuda asked for, but this torch has no usable CUDA device; compile on a GPU machine")
     check_writable_folder(out)
-    if target == "lammps" and spec["kind"] == "nequip" and lammps_scheme == "per_layer":
+    if target == "lammps" and spec.kind == "nequip" and lammps_scheme == "per_layer":
         try:
             return _compile_per_layer(model, spec, out, device)
         except CompiledLayersMismatch as err:  # never a package that gives wrong forces
@@ -154,19 +155,18 @@ def compile_model(
     return out
 
 
-def _compile_per_layer(model: torch.nn.Module, spec: Dict[str, Any], out: str, device: str) -> str:
+def _compile_per_layer(model: torch.nn.Module, spec: "ModelSpec", out: str, device: str) -> str:
     """The per-layer programs of nequip.export.layers in one package; the metadata is on ``model``
     (the embedding program), with ``lammps_scheme`` = per_layer and the feature sizes F_0 .. F_L."""
     from torch._inductor import aot_compile
     from torch._inductor.package import package_aoti
 
-    from ..model.spec import DTYPES
     from .layers import export_stages
 
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    programs, sizes = export_stages(model, DTYPES[spec["dtype"]], device, len(spec["type_names"]))
+    programs, sizes = export_stages(model, spec.torch_dtype, device, len(spec.type_names))
     meta = pt2_metadata(
         spec, "lammps", device, any(_uses_ops(p) for p in programs.values()),
         # program_inputs: the plugin passes every input contiguous, as the programs were traced
@@ -217,16 +217,14 @@ def check_compiled_layers(programs: Dict[str, Any], num_layers: int, load) -> No
                 )
 
 
-def spec_from_metadata(meta: Dict[str, str]) -> Dict[str, Any]:
-    """The parts of a model spec that a ``.pt2`` carries (enough for a calculator)."""
-    return {
-        "kind": meta[MODEL_KIND_KEY],
-        "r_max": float(meta["r_max"]),
-        "type_names": meta["type_names"].split(),
-        "dtype": meta["dtype"],
-        "framework_version": meta["framework_version"],
-        "model": {"num_layers": int(meta["num_layers"])},
-    }
+def spec_from_metadata(meta: Dict[str, str]) -> "ModelSpec":
+    """The parts of a model spec that a ``.pt2`` carries (enough for a calculator): no hyperparameters."""
+    from ..model.spec import ModelSpec
+
+    return ModelSpec(
+        kind=meta[MODEL_KIND_KEY], type_names=tuple(meta["type_names"].split()), r_max=float(meta["r_max"]),
+        dtype=meta["dtype"], framework_version=meta["framework_version"], hyperparameters=None,
+    )
 
 
 def load_pt2(path: str, target: str = None, device: str = None) -> Tuple[Any, Dict[str, str]]:

@@ -7,7 +7,7 @@
 Inductor package compiled for the ``ase`` target (``nequip-compile ... --target ase``, ``.nequip.pt2``).
 """
 
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from ..data import keys
 from ..data.atomic_data import frame_from_arrays
 from ..data.type_mapper import TypeMapper
 from ..model.io import load_model
+from ..model.spec import ModelSpec
 from ..utils import memory
 
 
@@ -50,7 +51,7 @@ class NequIPCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(
-        self, model: torch.nn.Module, spec: Dict[str, Any], device: str = "cpu", min_distance: float = 0.1,
+        self, model: torch.nn.Module, spec: ModelSpec, device: str = "cpu", min_distance: float = 0.1,
         keep_freed_memory: Optional[bool] = None, **kwargs
     ):
         super().__init__(**kwargs)
@@ -60,9 +61,9 @@ class NequIPCalculator(Calculator):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
-        self.type_mapper = TypeMapper(spec["type_names"])
-        self.r_max = float(spec["r_max"])
-        self.dtype = {"float32": torch.float32, "float64": torch.float64}[spec["dtype"]]
+        self.type_mapper = TypeMapper(list(spec.type_names))
+        self.r_max = float(spec.r_max)
+        self.dtype = spec.torch_dtype
 
     @classmethod
     def from_file(cls, path: str, device: str = "cpu", **kwargs) -> "NequIPCalculator":

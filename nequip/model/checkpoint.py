@@ -1,6 +1,7 @@
 """Training checkpoints (``.ckpt``) as model files.
 
-A checkpoint holds the model spec in ``hyper_parameters["spec"]`` and the weights in ``state_dict``;
+A checkpoint holds the model spec in ``hyper_parameters["spec"]`` (the plain form of
+:meth:`nequip.model.spec.ModelSpec.to_dict`) and the weights in ``state_dict``;
 it is read with ``torch.load(weights_only=True)`` (no code is unpickled). The EMA weights are the
 model's weights when the run had EMA on.
 """
@@ -11,6 +12,7 @@ import torch
 
 from ..errors import ModelFileError
 from .checks import check_exists, check_finite_weights, check_framework_version
+from .spec import ModelSpec
 
 CHECKPOINT_SUFFIX = ".ckpt"
 _EMA_PREFIX = "ema.module."
@@ -37,12 +39,19 @@ def model_weights(ckpt: Dict[str, Any]) -> Dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def read_checkpoint_model(path: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+def checkpoint_spec(ckpt: Dict[str, Any], path: str) -> ModelSpec:
+    """The spec of a checkpoint read by :func:`read_checkpoint` (stored as plain data, see
+    nequip.model.spec), checked: a compatible framework version and known keys, else ``ModelFileError``."""
+    plain = ckpt["hyper_parameters"]["spec"]
+    check_framework_version(plain.get("framework_version") if isinstance(plain, dict) else None, path)
+    return ModelSpec.from_dict(plain, path)
+
+
+def read_checkpoint_model(path: str) -> Tuple[ModelSpec, Dict[str, torch.Tensor]]:
     """``(spec, weights)`` of a ``.ckpt`` (EMA weights when it has them), checked: finite weights and a
     compatible framework version, else ``ModelFileError`` naming the file."""
     ckpt = read_checkpoint(path)
-    spec = ckpt["hyper_parameters"]["spec"]
-    check_framework_version(spec.get("framework_version"), path)
+    spec = checkpoint_spec(ckpt, path)
     weights = model_weights(ckpt)
     check_finite_weights(weights, path)
     return spec, weights

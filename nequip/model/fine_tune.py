@@ -5,14 +5,15 @@ The modules whose weights depend on the species list declare it by implementing
 :class:`SpeciesWeights`; the other weights are copied as they are.
 """
 
-from typing import Any, Dict, List, Protocol, runtime_checkable
+import dataclasses
+from typing import Dict, List, Protocol, runtime_checkable
 
 import torch
 
 from ..errors import ModelFileError
 from ..nn.species import SpeciesMapping, species_mapping
 from .io import read_model_file
-from .spec import build_model
+from .spec import ModelSpec, build_model
 
 
 @runtime_checkable
@@ -26,19 +27,18 @@ class SpeciesWeights(Protocol):
         ...
 
 
-def fine_tuning_spec(spec: Dict[str, Any], path: str) -> Dict[str, Any]:
+def fine_tuning_spec(spec: ModelSpec, path: str) -> ModelSpec:
     """``spec`` (resolved from the fine-tuning config and data) with what the source model's weights
     were trained with: its ``avg_num_neighbors`` and, for the species it knows, its per-type energy
     scales and shifts. New species keep the values computed from the new data."""
     source_spec, _ = read_model_file(path)
-    hp, source_hp = dict(spec["model"]), source_spec["model"]
-    if "avg_num_neighbors" in hp:
-        hp["avg_num_neighbors"] = source_hp["avg_num_neighbors"]
-    mapping = species_mapping(source_spec["type_names"], spec["type_names"])
+    hp, source_hp = spec.hyperparameters, source_spec.hyperparameters
+    mapping = species_mapping(source_spec.type_names, spec.type_names)
+    statistics = {"avg_num_neighbors": source_hp.avg_num_neighbors}
     for key in ("per_type_energy_shifts", "per_type_energy_scales"):
-        if key in hp:
-            hp[key] = [value if old is None else source_hp[key][old] for value, old in zip(hp[key], mapping)]
-    return {**spec, "model": hp}
+        ours, theirs = getattr(hp, key), getattr(source_hp, key)
+        statistics[key] = [value if old is None else theirs[old] for value, old in zip(ours, mapping)]
+    return dataclasses.replace(spec, hyperparameters=dataclasses.replace(hp, **statistics))
 
 
 # hyperparameters a fine-tuning run may change: statistics (see fine_tuning_spec) and how it computes
@@ -58,17 +58,19 @@ def load_initial_weights(model: torch.nn.Module, path: str) -> List[str]:
     source_spec, weights = read_model_file(path)
     spec = model.spec
     for key in ("kind", "r_max"):
-        if source_spec[key] != spec[key]:
-            raise ModelFileError(f"initialize_from '{path}' has {key} {source_spec[key]!r} but the config has {spec[key]!r}")
-    differ = [k for k in sorted(set(spec["model"]) | set(source_spec["model"])) if k not in _MAY_DIFFER
-              and spec["model"].get(k) != source_spec["model"].get(k)]
+        if getattr(source_spec, key) != getattr(spec, key):
+            raise ModelFileError(
+                f"initialize_from '{path}' has {key} {getattr(source_spec, key)!r} but the config has {getattr(spec, key)!r}"
+            )
+    ours, theirs = dataclasses.asdict(spec.hyperparameters), dataclasses.asdict(source_spec.hyperparameters)
+    differ = [k for k in sorted(set(ours) | set(theirs)) if k not in _MAY_DIFFER and ours.get(k) != theirs.get(k)]
     if differ:
         key = differ[0]
         raise ModelFileError(
-            f"initialize_from '{path}' has model.{key} = {source_spec['model'].get(key)!r} but the config has "
-            f"{spec['model'].get(key)!r}; fine-tuning needs the same model hyperparameters as the run that wrote it"
+            f"initialize_from '{path}' has model.{key} = {theirs.get(key)!r} but the config has "
+            f"{ours.get(key)!r}; fine-tuning needs the same model hyperparameters as the run that wrote it"
         )
-    mapping = species_mapping(source_spec["type_names"], spec["type_names"])
+    mapping = species_mapping(source_spec.type_names, spec.type_names)
     source = build_model(source_spec)
     source.load_state_dict(weights)
     state = {}
@@ -78,4 +80,4 @@ def load_initial_weights(model: torch.nn.Module, path: str) -> List[str]:
             state.update({prefix + k: v for k, v in module.species_weights(source.get_submodule(name), mapping).items()})
     expected = model.state_dict()
     model.load_state_dict({k: state.get(k, weights.get(k)) for k in expected})
-    return [name for name, old in zip(spec["type_names"], mapping) if old is None]
+    return [name for name, old in zip(spec.type_names, mapping) if old is None]

@@ -8,7 +8,7 @@ weights (an eager model is rebuilt from them); a ``.nequip.pt2`` carries compile
 of the spec its metadata records, so it can be run but not recompiled, packaged or fine-tuned.
 """
 
-from typing import Any, Dict, Tuple
+from typing import Dict, Tuple
 
 import torch
 
@@ -18,14 +18,14 @@ from ..export.aoti import PT2_SUFFIX
 from .checkpoint import CHECKPOINT_SUFFIX, model_weights, read_checkpoint, read_checkpoint_model
 from .checks import check_exists
 from .package import PACKAGE_SUFFIX, read_package, write_package
-from .spec import build_model
+from .spec import ModelSpec, build_model
 
 # read_checkpoint and model_weights: the raw checkpoint, for what reads more than the model (resume)
 __all__ = ["check_device", "load_eager_model", "load_model", "model_weights", "package_model_file", "read_checkpoint",
            "read_model_file"]
 
 
-def read_model_file(path: str) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+def read_model_file(path: str) -> Tuple[ModelSpec, Dict[str, torch.Tensor]]:
     """``(spec, weights)`` of a ``.ckpt`` (EMA weights when it has them) or a ``.nequip.zip``, checked
     (see nequip.model.checks). Raises ``FileNotFoundError`` for a missing file and ``ModelFileError``
     for a damaged or foreign one, or for a ``.nequip.pt2`` (compiled code, no weights to read)."""
@@ -105,11 +105,11 @@ class CompiledModel(torch.nn.Module):
         return {**data, **{key: torch.cat([r[key] for r in results]) for key in results[0]}}
 
 
-def load_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+def load_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, ModelSpec]:
     """``(model in eval mode on device, spec)`` from any model file: a ``.ckpt`` or ``.nequip.zip``
     gives the eager model rebuilt from its spec and weights; a ``.nequip.pt2`` (compiled for the
     ``ase`` target and this device type) gives a :class:`CompiledModel` and the spec its metadata
-    records (kind, type_names, r_max, dtype, num_layers). Raises ``FileNotFoundError`` for a missing
+    records (kind, type_names, r_max, dtype; no hyperparameters). Raises ``FileNotFoundError`` for a missing
     file, ``ModelFileError`` for a damaged, foreign or incompatible one and ``ValueError`` for a device
     that is not valid or not available here."""
     check_device(device)
@@ -121,7 +121,7 @@ def load_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[st
     return load_eager_model(path, device)
 
 
-def load_eager_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+def load_eager_model(path: str, device: str = "cpu") -> Tuple[torch.nn.Module, ModelSpec]:
     """``(model in eval mode on device, spec)`` rebuilt from a ``.ckpt`` or ``.nequip.zip`` (what
     ``nequip-compile`` compiles); raises as :func:`read_model_file` does, ``ModelFileError`` for a
     ``.nequip.pt2`` included, and ``ValueError`` for a device not valid or not available here."""

@@ -2,8 +2,6 @@
 readout, forces and stress by autograd."""
 
 from dataclasses import dataclass
-from typing import Any, Dict
-
 from e3nn import o3
 
 from ..nn.embedding import TypeEmbedding
@@ -13,6 +11,7 @@ from ..nn.readout import AtomicEnergyReadout
 from ..utils.setting import setting
 from .hyperparameters import ModelHyperparameters
 from .pipeline import build_pipeline
+from .spec import ModelSpec
 
 
 @dataclass
@@ -28,23 +27,23 @@ class NequIPConfig(ModelHyperparameters):
     resnet: bool = setting(True, "residual updates of the node features where the irreps allow")
 
 
-def build_nequip(spec: Dict[str, Any]) -> ForceStressOutput:
+def build_nequip(spec: ModelSpec) -> ForceStressOutput:
     """Builds the model from a resolved spec (see :func:`nequip.model.spec.resolve_model_spec`)."""
-    hp = spec["model"]
-    target = hidden_irreps(hp["num_features"], hp["l_max"], hp["parity"])
+    hp = spec.hyperparameters
+    target = hidden_irreps(hp.num_features, hp.l_max, hp.parity)
 
     def body(add) -> None:
-        add("chemical_embedding", lambda up: TypeEmbedding(o3.Irreps(f"{hp['num_features']}x0e"), irreps_in=up))
-        for layer in range(hp["num_layers"]):
+        add("chemical_embedding", lambda up: TypeEmbedding(o3.Irreps(f"{hp.num_features}x0e"), irreps_in=up))
+        for layer in range(hp.num_layers):
             add(
                 f"interaction_{layer}",
                 lambda up: InteractionBlock(
                     target,
-                    avg_num_neighbors=hp["avg_num_neighbors"],
-                    radial_mlp_depth=hp["radial_mlp_depth"],
-                    radial_mlp_width=hp["radial_mlp_width"],
-                    tp_backend=hp["tp_backend"],
-                    resnet=hp["resnet"],
+                    avg_num_neighbors=hp.avg_num_neighbors,
+                    radial_mlp_depth=hp.radial_mlp_depth,
+                    radial_mlp_width=hp.radial_mlp_width,
+                    tp_backend=hp.tp_backend,
+                    resnet=hp.resnet,
                     irreps_in=up,
                 ),
             )

@@ -29,6 +29,7 @@ from .. import __version__
 from ..errors import ModelFileError, OutputError
 from ..utils.atomic import atomic_output
 from .checks import check_exists, check_finite_weights, check_framework_version
+from .spec import ModelSpec
 
 PACKAGE_SUFFIX = ".nequip.zip"
 FORMAT = "nequip-package"
@@ -42,7 +43,7 @@ def member_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def write_package(spec: Dict[str, Any], weights: Dict[str, torch.Tensor], out: str, source: str = "") -> str:
+def write_package(spec: ModelSpec, weights: Dict[str, torch.Tensor], out: str, source: str = "") -> str:
     """Writes the package ``out`` (must end with ``.nequip.zip``) atomically (an earlier file there is
     replaced only by a complete package, see nequip.utils.atomic); returns its path. Raises
     ``ValueError`` for a bad file name or an unwritable folder, ``ModelFileError`` for non-finite ``weights``."""
@@ -51,11 +52,12 @@ def write_package(spec: Dict[str, Any], weights: Dict[str, torch.Tensor], out: s
     check_finite_weights(weights, source or out)
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu().clone() for k, v in weights.items()}, buffer)
-    members = {"spec.json": json.dumps(spec, indent=2).encode(), "weights.pt": buffer.getvalue()}
+    members = {"spec.json": json.dumps(spec.to_dict(), indent=2).encode(), "weights.pt": buffer.getvalue()}
     manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "framework_version": spec.get("framework_version", __version__),
-        "kind": spec["kind"], "type_names": list(spec["type_names"]), "r_max": float(spec["r_max"]),
-        "dtype": spec["dtype"], "source": os.path.basename(source),
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "framework_version": spec.framework_version if spec.framework_version is not None else __version__,
+        "kind": spec.kind, "type_names": list(spec.type_names), "r_max": float(spec.r_max),
+        "dtype": spec.dtype, "source": os.path.basename(source),
         "digests": {name: member_digest(data) for name, data in members.items()},
     }
     with atomic_output(out) as tmp:
@@ -66,7 +68,7 @@ def write_package(spec: Dict[str, Any], weights: Dict[str, torch.Tensor], out: s
     return out
 
 
-def read_package(path: str) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, torch.Tensor]]:
+def read_package(path: str) -> Tuple[Dict[str, Any], ModelSpec, Dict[str, torch.Tensor]]:
     """``(manifest, spec, weights)``. Raises ``FileNotFoundError`` for a missing file and ``ModelFileError``
     naming the file when it is not a package, is damaged (unreadable member, bad JSON, a digest that
     does not match, a manifest that disagrees with spec.json), has a format or framework version this
@@ -99,6 +101,7 @@ def read_package(path: str) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, t
                 f"{spec.get(key)!r}; the package was edited or damaged, rebuild it with nequip-package build"
             )
     check_framework_version(spec.get("framework_version"), path)
+    spec = ModelSpec.from_dict(spec, f"{path}: spec.json")
     try:
         weights = torch.load(io.BytesIO(members["weights.pt"]), map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged member: say which

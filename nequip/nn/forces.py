@@ -5,13 +5,16 @@ A symmetric strain ``eps [B,3,3]`` displaces positions and cell, ``r -> r (1 + e
 negative under compression). Frames without a cell (volume 0) get zero stress.
 """
 
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 import torch
 
 from ..data import keys
 from .edges import EdgeVectors
 from .graph_module import GraphModule
+
+if TYPE_CHECKING:  # nn does not import model at run time
+    from ..model.spec import ModelSpec
 
 # energy_and_gradients(inputs, pos, strain) -> {total_energy, atomic_energy, dE/dpos, dE/dstrain}
 GradientFunction = Callable[[Dict[str, torch.Tensor], torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]
@@ -26,10 +29,15 @@ class ForceStressOutput(GraphModule):
     In training mode the derivatives keep their graph, so a force loss can be differentiated with
     respect to the weights. ``compiled_gradients``, when set (see nequip.model.compiled), runs in
     place of :meth:`energy_and_gradients`.
+
+    ``spec`` (the :class:`nequip.model.spec.ModelSpec` the model was built from) is kept as the plain
+    attribute ``spec``, outside the state dict; ``forward`` never reads it, so tracing and export
+    do not see it.
     """
 
-    def __init__(self, energy_model: GraphModule):
+    def __init__(self, energy_model: GraphModule, spec: "ModelSpec"):
         super().__init__()
+        self.spec = spec
         self.energy_model = energy_model
         self.irreps_in = energy_model.irreps_in
         self.irreps_out = dict(energy_model.irreps_out)

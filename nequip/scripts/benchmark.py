@@ -148,7 +148,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 sizes = [int(s) for s in args.sizes.split(",")]
             except ValueError:
                 raise ConfigError(f"--sizes takes comma-separated atom counts like 256,2048, got '{args.sizes}'") from None
-            systems = [fcc_cell(calc.spec["type_names"], n) for n in sizes]
+            systems = [fcc_cell(list(calc.spec.type_names), n) for n in sizes]
         rows = [time_calls(calc, atoms, min_seconds=args.min_seconds) for atoms in systems]
         for row in rows:
             row.update(model=args.model, device=args.device, threads=torch.get_num_threads())

@@ -11,7 +11,6 @@ from ..evaluation import evaluate
 from ..evaluation.plots import figure_title, parity_plot
 from ..evaluation.report import format_table, write_report
 from ..model.io import load_model
-from ..model.spec import DTYPES
 from ..utils.cli import cli_parser, run_cli
 
 
@@ -28,13 +27,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def run() -> int:
         model, spec = load_model(args.model, device=args.device)
-        dataset = load_dataset(args.data, TypeMapper(spec["type_names"]), spec["r_max"], DTYPES[spec["dtype"]])
-        metrics, pairs = evaluate(model, dataset, spec["type_names"], args.batch_size, args.device)
-        print(json.dumps(metrics, indent=2, allow_nan=False) if args.json else format_table(metrics, spec["type_names"]))
+        dataset = load_dataset(args.data, TypeMapper(list(spec.type_names)), spec.r_max, spec.torch_dtype)
+        metrics, pairs = evaluate(model, dataset, list(spec.type_names), args.batch_size, args.device)
+        print(json.dumps(metrics, indent=2, allow_nan=False) if args.json else format_table(metrics, list(spec.type_names)))
         if args.plot:
-            parity_plot(pairs, args.plot, type_names=spec["type_names"], title=figure_title(args.model, args.data))
+            parity_plot(pairs, args.plot, type_names=list(spec.type_names), title=figure_title(args.model, args.data))
         if args.report:
-            written = write_report(args.report, metrics, pairs, spec["type_names"], args.model, args.data)
+            written = write_report(args.report, metrics, pairs, list(spec.type_names), args.model, args.data)
             print(f"report: {', '.join(written)}", file=sys.stderr)
         return 0
 

@@ -27,7 +27,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         manifest, spec, weights = read_package(args.package)
         num_params = sum(int(v.numel()) for v in weights.values())
-        print(json.dumps({**manifest, "num_weights": num_params, "model": spec["model"]}, indent=2))
+        print(json.dumps({**manifest, "num_weights": num_params, "model": spec.to_dict()["model"]}, indent=2))
         return 0
 
     return run_cli("nequip-package", run, args)

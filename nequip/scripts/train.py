@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import lightning as L
 import torch
@@ -19,9 +19,10 @@ from ..config.defaults import default_config_text
 from ..data.datamodule import AtomicDataModule
 from ..errors import OutputError
 from ..model import resolve_model_spec
+from ..model.checkpoint import checkpoint_spec
 from ..model.io import read_checkpoint
 from ..model.fine_tune import fine_tuning_spec
-from ..model.spec import DTYPES
+from ..model.spec import DTYPES, ModelSpec
 from ..train.lightning_module import NequIPLightningModule, train_config_of
 from ..train.resume_check import check_fresh_start, check_resume, existing_checkpoints
 from ..train.run_lock import RunLock
@@ -67,9 +68,9 @@ def build_datamodule(config: TrainConfig) -> AtomicDataModule:
     )
 
 
-def _resumed_spec(path: str, config: TrainConfig) -> Dict[str, Any]:
+def _resumed_spec(path: str, config: TrainConfig) -> ModelSpec:
     ckpt = read_checkpoint(path)
-    spec = ckpt["hyper_parameters"]["spec"]
+    spec = checkpoint_spec(ckpt, path)
     max_epochs = config.trainer.max_epochs
     # the same condition on which Lightning refuses the resume, with a traceback
     if max_epochs is not None and max_epochs != -1 and ckpt["epoch"] > max_epochs:
@@ -77,10 +78,10 @@ def _resumed_spec(path: str, config: TrainConfig) -> Dict[str, Any]:
             f"{path} has already trained {ckpt['epoch'] + 1} epochs, more than trainer.max_epochs={max_epochs}; "
             "raise trainer.max_epochs to continue this run, or use a new run_dir"
         )
-    if (spec["type_names"], spec["r_max"], spec["dtype"]) != (list(config.type_names), float(config.r_max), config.model_dtype.value):
+    if (spec.type_names, spec.r_max, spec.dtype) != (tuple(config.type_names), float(config.r_max), config.model_dtype.value):
         raise ConfigError(
-            f"{path} was trained with type_names {spec['type_names']}, r_max {spec['r_max']} and model_dtype "
-            f"{spec['dtype']}, which differ from the config; use another run_dir, or resume=false overwrite=true to start over"
+            f"{path} was trained with type_names {list(spec.type_names)}, r_max {spec.r_max} and model_dtype "
+            f"{spec.dtype}, which differ from the config; use another run_dir, or resume=false overwrite=true to start over"
         )
     return spec
 

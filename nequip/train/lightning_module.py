@@ -1,7 +1,7 @@
 """The LightningModule: the science of training (model, loss, metrics, EMA, optimizer, schedule).
 Devices, DDP, checkpoints and loggers belong to the Trainer (see :mod:`.trainer`)."""
 
-from typing import Any, Dict
+from typing import Any, Dict, Union
 
 import lightning as L
 import torch
@@ -11,6 +11,7 @@ from torch.optim.swa_utils import AveragedModel
 from ..config import TrainConfig, config_to_dict
 from ..data import keys
 from ..model import build_model
+from ..model.spec import ModelSpec
 from ..model.compiled import compile_gradients
 from ..model.fine_tune import load_initial_weights
 from .ema import ema_warmup_multi_avg_fn
@@ -37,9 +38,12 @@ class NequIPLightningModule(L.LightningModule):
     the EMA copy, used only for validation and test, runs eager.
     """
 
-    def __init__(self, spec: Dict[str, Any], train_config: Dict[str, Any]):
+    def __init__(self, spec: Union[ModelSpec, Dict[str, Any]], train_config: Dict[str, Any]):
         super().__init__()
-        self.save_hyperparameters()
+        if not isinstance(spec, ModelSpec):  # the plain form, as Lightning passes it back from a checkpoint
+            spec = ModelSpec.from_dict(spec)
+        # checkpoints hold plain data only, so that they load with torch.load(weights_only=True)
+        self.save_hyperparameters({"spec": spec.to_dict(), "train_config": train_config})
         self.model = build_model(spec)
         if train_config["initialize_from"]:  # fine-tuning; a resumed run then loads its checkpoint over it
             new_species = load_initial_weights(self.model, train_config["initialize_from"])
@@ -58,7 +62,7 @@ class NequIPLightningModule(L.LightningModule):
         self.compiled = compile_gradients(self.model) if train_config["compile_mode"] == "compile" else None
         self.loss_fn = EnergyForceStressLoss(**train_config["loss"])
         self.last_train_loss = None
-        self.metrics = torch.nn.ModuleDict({f"{stage}_metrics": ModelMetrics(spec["type_names"]) for stage in ("train", "val", "test")})
+        self.metrics = torch.nn.ModuleDict({f"{stage}_metrics": ModelMetrics(list(spec.type_names)) for stage in ("train", "val", "test")})
 
     @property
     def eval_model(self) -> torch.nn.Module:

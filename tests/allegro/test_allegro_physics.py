@@ -28,9 +28,9 @@ def model():
 
 
 def test_spec_fields():
-    hp = allegro_spec()["model"]
-    assert hp["kind"] == "allegro" and hp["avg_num_neighbors"] == 12.0
-    assert len(hp["per_type_energy_shifts"]) == 2 and len(hp["per_type_energy_scales"]) == 2
+    hp = allegro_spec().hyperparameters
+    assert hp.kind == "allegro" and hp.avg_num_neighbors == 12.0
+    assert len(hp.per_type_energy_shifts) == 2 and len(hp.per_type_energy_scales) == 2
 
 
 @pytest.mark.parametrize("seed", range(3))

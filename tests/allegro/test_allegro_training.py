@@ -32,6 +32,6 @@ def test_allegro_short_training_run(tmp_path, emt_xyz, capsys):
     losses = [float(r["train/loss_epoch"]) for r in rows if r.get("train/loss_epoch")]
     assert len(losses) == 3 and losses[-1] < losses[0]
     model, spec = load_model(str(run_dir / "checkpoints" / "best.ckpt"))
-    assert spec["model"]["kind"] == "allegro" and spec["model"]["avg_num_neighbors"] > 0
+    assert spec.hyperparameters.kind == "allegro" and spec.hyperparameters.avg_num_neighbors > 0
     out = model(frame(cu_au_atoms(0), r_max=3.6, dtype=torch.float32))
     assert out[keys.FORCES].dtype == torch.float32 and torch.isfinite(out[keys.FORCES]).all()

@@ -204,7 +204,7 @@ def test_every_reader_takes_a_pt2(small_pt2, tmp_path, capsys):
 
     path = small_pt2("ase", "extension")
     packaged, spec = load_model(path)
-    assert spec["type_names"] == ["Cu", "Au"] and spec["r_max"] == 3.6
+    assert spec.type_names == ("Cu", "Au") and spec.r_max == 3.6
     batch = batch_of(cu_au_atoms(1), cu_au_atoms(2), cu_au_atoms(3))
     eager, compiled = small_model()(dict(batch)), packaged(dict(batch))
     for key in ("total_energy", "atomic_energy", "forces", "stress"):

@@ -17,6 +17,7 @@ from helpers import TINY_MODEL, cu_au_atoms, rewrite_pt2_metadata, small_model
 
 from nequip.integrations.ase import NequIPCalculator
 from nequip.model.package import read_package, write_package
+from nequip.model.spec import ModelSpec
 from nequip.scripts.compile import main as compile_main
 from nequip.scripts.evaluate import main as evaluate_main
 from nequip.scripts.package import main as package_main
@@ -300,7 +301,7 @@ def test_package_without_digests_loads_with_a_warning(package):
     rewrite_zip(package, {**files, "manifest.json": json.dumps(manifest)})
     with pytest.warns(UserWarning, match="written before packages carried digests"):
         _, spec, _ = read_package(package)
-    assert spec["type_names"] == ["Cu", "Au"]
+    assert spec.type_names == ("Cu", "Au")
 
 
 # ---------------------------------------------------------------- issue 15 item 3: file versions
@@ -315,11 +316,11 @@ def test_file_from_an_incompatible_version_is_refused(package, tmp_path):
     spec = json.loads(files["spec.json"])
     spec["framework_version"] = newer
     model = small_model()
-    path = write_package(spec, model.state_dict(), str(tmp_path / "newer.nequip.zip"))
+    path = write_package(ModelSpec.from_dict(spec), model.state_dict(), str(tmp_path / "newer.nequip.zip"))
     with pytest.raises(ValueError, match=rf"was written by nequip {newer}, which this nequip {__version__} cannot read"):
         read_package(path)
     spec["framework_version"] = f"{int(major) + 1}.0.0"
-    path = write_package(spec, model.state_dict(), str(tmp_path / "major.nequip.zip"))
+    path = write_package(ModelSpec.from_dict(spec), model.state_dict(), str(tmp_path / "major.nequip.zip"))
     with pytest.raises(ValueError, match=rf"written by nequip {int(major) + 1}\.0\.0"):
         read_package(path)
 

@@ -118,7 +118,7 @@ def periodic_reference(model, atoms):
 
     from nequip.data import keys
 
-    i, j, shift = neighbor_list("ijS", atoms, model.spec["r_max"])
+    i, j, shift = neighbor_list("ijS", atoms, model.spec.r_max)
     pos = torch.tensor(atoms.positions)
     vec = (pos[j] - pos[i] + torch.tensor(shift, dtype=torch.float64) @ torch.tensor(atoms.cell.array)).requires_grad_(True)
     n = len(atoms)

@@ -2,6 +2,8 @@
 with species added, dropped and reordered, the species the source knows start exactly as in the
 source model; what cannot fit is a clear error."""
 
+import dataclasses
+
 import pytest
 import torch
 from ase.io import write
@@ -22,8 +24,8 @@ def _new_data_statistics(num_types: int):
 
 
 def _fine_tuned(source, path, type_names, **model):
-    hp = {**source.spec["model"], "per_type_energy_shifts": None, "per_type_energy_scales": None, **model}
-    spec = resolve_model_spec(hp, type_names, source.spec["r_max"], source.spec["dtype"], _new_data_statistics(len(type_names)))
+    hp = {**dataclasses.asdict(source.spec.hyperparameters), "per_type_energy_shifts": None, "per_type_energy_scales": None, **model}
+    spec = resolve_model_spec(hp, type_names, source.spec.r_max, source.spec.dtype, _new_data_statistics(len(type_names)))
     torch.manual_seed(7)
     target = build_model(fine_tuning_spec(spec, path))
     new_species = load_initial_weights(target, path)
@@ -36,10 +38,10 @@ def test_new_species_keep_the_known_ones_exact(tmp_path, make_model):
     path = write_package(source.spec, source.state_dict(), str(tmp_path / "s.nequip.zip"))
     target, new_species = _fine_tuned(source, path, ["Ag", "Au", "Cu"])
     assert new_species == ["Ag"]
-    hp = target.spec["model"]
-    assert hp["avg_num_neighbors"] == source.spec["model"]["avg_num_neighbors"]
-    src_shifts = dict(zip(["Cu", "Au"], source.spec["model"]["per_type_energy_shifts"]))
-    assert hp["per_type_energy_shifts"] == [-2.0, src_shifts["Au"], src_shifts["Cu"]]  # Ag from the new data
+    hp = target.spec.hyperparameters
+    assert hp.avg_num_neighbors == source.spec.hyperparameters.avg_num_neighbors
+    src_shifts = dict(zip(["Cu", "Au"], source.spec.hyperparameters.per_type_energy_shifts))
+    assert hp.per_type_energy_shifts == [-2.0, src_shifts["Au"], src_shifts["Cu"]]  # Ag from the new data
 
     atoms = cu_au_atoms(4)
     reference = source(batch_of(atoms))
@@ -78,7 +80,7 @@ def test_other_hyperparameters_are_a_clear_error(tmp_path):
     path = write_package(source.spec, source.state_dict(), str(tmp_path / "s.nequip.zip"))
     with pytest.raises(ValueError, match=r"model.num_features = 4 but the config has 8"):
         _fine_tuned(source, path, ["Cu", "Au"], num_features=8)
-    other = resolve_model_spec(dict(source.spec["model"]), ["Cu", "Au"], 4.0, "float64")
+    other = resolve_model_spec(dataclasses.asdict(source.spec.hyperparameters), ["Cu", "Au"], 4.0, "float64")
     with pytest.raises(ValueError, match="r_max 3.6 but the config has 4.0"):
         load_initial_weights(build_model(other), path)
 

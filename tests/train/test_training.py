@@ -49,7 +49,7 @@ def test_short_training_run(tmp_path, emt_xyz, capsys):
     assert val and all(float(r["val/forces_mae"]) > 0 for r in val)
     assert any(r.get("val/forces_mae_Au") for r in rows)
     model, spec = load_model(str(run_dir / "checkpoints" / "best.ckpt"))
-    assert spec["type_names"] == ["Cu", "Au"] and spec["model"]["avg_num_neighbors"] > 0
+    assert spec.type_names == ("Cu", "Au") and spec.hyperparameters.avg_num_neighbors > 0
 
 
 
