@@ -6,7 +6,7 @@ frame of that order: the union of the ranks' batches at a step is the batch a si
 ``world_size`` times the batch size would see.
 """
 
-from typing import Callable, Dict, Iterator
+from typing import Dict, Iterator
 
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
@@ -52,18 +52,25 @@ class RankShard(Sampler[int]):
 class ResumableLoader(DataLoader):
     """Training DataLoader whose position inside the epoch is saved in checkpoints.
 
-    Lightning stores :meth:`state_dict` with the fit loop and calls :meth:`load_state_dict` before
-    iterating again, so a run interrupted mid-epoch continues with the next unseen batch instead of
-    replaying the epoch. ``batches_done`` reads the loop's count of completed batches (not the
-    batches handed out, which include Lightning's prefetched one).
+    Lightning's stateful-dataloader protocol stores :meth:`state_dict` with the fit loop and calls
+    :meth:`load_state_dict` before iterating again on resume, so a run interrupted mid-epoch
+    continues with the next unseen batch instead of replaying the epoch. :attr:`batches_done` counts
+    the batches of this epoch that finished training (not the batches handed out, which include
+    Lightning's prefetched one); :class:`nequip.train.callbacks.TrackEpochPosition` sets it after
+    every training step.
     """
 
-    def __init__(self, *args, batches_done: Callable[[], int], **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._batches_done = batches_done
+        self.batches_done = 0
+
+    def __iter__(self):
+        self.batches_done = self.sampler.skip // self.batch_size  # 0, or the resumed position
+        return super().__iter__()
 
     def state_dict(self) -> Dict[str, int]:
-        return {"epoch": self.sampler.epoch, "batches_done": int(self._batches_done())}
+        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
+        self.batches_done = state["batches_done"]
         self.sampler.skip = state["batches_done"] * self.batch_size
