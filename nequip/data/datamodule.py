@@ -163,7 +163,7 @@ class AtomicDataModule(lightning.LightningDataModule):
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         """``batch_size`` is per process; each DDP rank loads only its own share of the frames.
-        The shuffled (training) loader is resumable mid-epoch when run by a Trainer."""
+        The shuffled (training) loader is resumable mid-epoch."""
         rank, world = self._rank_and_world()
         options = dict(
             batch_size=batch_size,
@@ -175,11 +175,7 @@ class AtomicDataModule(lightning.LightningDataModule):
         if not shuffle:
             return DataLoader(dataset, sampler=RankShard(len(dataset), rank, world), **options)
         sampler = EpochSeededShuffle(len(dataset), self.seed, rank, world)
-        trainer = self.trainer
-        if trainer is None:
-            return DataLoader(dataset, sampler=sampler, **options)
-        progress = lambda: trainer.fit_loop.epoch_loop.batch_progress.current.completed  # noqa: E731
-        return ResumableLoader(dataset, sampler=sampler, batches_done=progress, **options)
+        return ResumableLoader(dataset, sampler=sampler, **options)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()

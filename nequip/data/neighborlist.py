@@ -17,57 +17,26 @@ from ..errors import DataError
 _SINGULAR_RTOL = 1e-10
 
 
-def _dummy_box(cell: np.ndarray, pbc: np.ndarray, pos: np.ndarray, r_max: float) -> np.ndarray:
-    """An invertible box equal to ``cell`` along periodic directions.
+def _check_periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> None:
+    """Raises DataError if the periodic cell vectors are zero or (nearly) linearly dependent.
 
-    Non-periodic cell vectors never produce image shifts, so they are free: they are replaced by
-    vectors orthogonal to the periodic ones, long enough to span the atoms (vesin needs an
-    invertible box). Raises DataError if the periodic vectors are (nearly) linearly dependent.
+    vesin itself handles zero or arbitrary vectors along non-periodic directions and mixed
+    periodicity; this only turns its "box matrix is not invertible" into an error naming the fix.
     """
     periodic = [cell[d] for d in range(3) if pbc[d]]
-    if periodic:
-        p = np.stack(periodic)  # [k, 3]
-        lengths = np.linalg.norm(p, axis=1)
-        # sqrt(det(Gram)) is the k-dimensional volume of the periodic lattice (k = 1, 2, 3)
-        measure = np.sqrt(max(np.linalg.det(p @ p.T), 0.0))
-        if np.any(lengths == 0) or measure <= _SINGULAR_RTOL * np.prod(lengths):
-            dirs = [("a", "b", "c")[d] for d in range(3) if pbc[d]]
-            raise DataError(
-                f"cell {cell.tolist()} is singular along the periodic direction(s) "
-                f"{', '.join(dirs)} (zero or linearly dependent lattice vectors); give a cell "
-                f"with non-zero volume or set pbc=False along the directions without a cell vector"
-            )
-    # the extent of the atoms plus r_max; any positive length would do, this keeps the
-    # fractional coordinates vesin sees of order one
-    extent = float(np.ptp(pos, axis=0).max()) if len(pos) else 0.0
-    length = extent + r_max + 1.0
-
-    box = np.array(cell, dtype=np.float64, copy=True)
-    basis = [v / np.linalg.norm(v) for v in periodic]
-    # orthonormalise what we have, then complete with orthogonal directions
-    ortho = []
-    for v in basis:
-        w = v - sum((v @ u) * u for u in ortho)
-        ortho.append(w / np.linalg.norm(w))
-    candidates = iter(np.eye(3))
-    for d in range(3):
-        if pbc[d]:
-            continue
-        while True:
-            c = next(candidates)
-            w = c - sum((c @ u) * u for u in ortho)
-            if np.linalg.norm(w) > 1e-6:
-                break
-        w = w / np.linalg.norm(w)
-        ortho.append(w)
-        box[d] = w * length
-    # keep a right-handed box (vesin does not care, but a negative determinant is confusing)
-    if np.linalg.det(box) < 0:
-        for d in range(3):
-            if not pbc[d]:
-                box[d] = -box[d]
-                break
-    return box
+    if not periodic:
+        return
+    p = np.stack(periodic)  # [k, 3]
+    lengths = np.linalg.norm(p, axis=1)
+    # sqrt(det(Gram)) is the k-dimensional volume of the periodic lattice (k = 1, 2, 3)
+    measure = np.sqrt(max(np.linalg.det(p @ p.T), 0.0))
+    if np.any(lengths == 0) or measure <= _SINGULAR_RTOL * np.prod(lengths):
+        dirs = [("a", "b", "c")[d] for d in range(3) if pbc[d]]
+        raise DataError(
+            f"cell {cell.tolist()} is singular along the periodic direction(s) "
+            f"{', '.join(dirs)} (zero or linearly dependent lattice vectors); give a cell "
+            f"with non-zero volume or set pbc=False along the directions without a cell vector"
+        )
 
 
 class CloseAtomsError(DataError):
@@ -127,14 +96,11 @@ def neighbor_list(
     if n == 0:
         return np.zeros((2, 0), dtype=np.int64), np.zeros((0, 3), dtype=np.float64)
 
-    box = _dummy_box(cell, pbc, pos, float(r_max))
+    _check_periodic_cell(cell, pbc)
     calculator = NeighborList(cutoff=float(r_max), full_list=True, sorted=True)
-    i, j, shifts, d = calculator.compute(pos, box, pbc.tolist(), quantities="ijSd", copy=True)
+    i, j, shifts, d = calculator.compute(pos, cell, pbc.tolist(), quantities="ijSd", copy=True)
     # vesin's cutoff test may include length == r_max; our contract is strict
     keep = d < r_max
-    # vesin may apply shifts along non-periodic directions (it wraps nothing there, but be safe):
-    # such shifts would be meaningless with the real (possibly zero) cell vector
-    keep &= np.all((shifts == 0) | pbc[None, :], axis=1)
     edge_index = np.stack([i[keep], j[keep]]).astype(np.int64)
     if min_distance > 0 and edge_index.shape[1]:
         lengths = d[keep]

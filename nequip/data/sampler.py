@@ -6,47 +6,38 @@ frame of that order: the union of the ranks' batches at a step is the batch a si
 ``world_size`` times the batch size would see.
 """
 
-import math
-from typing import Callable, Dict, Iterator
+from typing import Dict, Iterator
 
-import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 
-class EpochSeededShuffle(Sampler[int]):
+class EpochSeededShuffle(DistributedSampler):
     """This rank's share of a random permutation of ``range(num_items)`` drawn from ``seed + epoch``.
 
-    The permutation is padded by wrapping around so every rank gets ``ceil(num_items / world_size)``
-    frames (equal step counts keep DDP's gradient all-reduces in lockstep). Lightning calls
-    :meth:`set_epoch` at the start of every epoch.
+    The order is :class:`~torch.utils.data.DistributedSampler`'s (``shuffle=True``,
+    ``drop_last=False``): the permutation is padded by repeating it from its start so every rank gets
+    ``ceil(num_items / world_size)`` frames (equal step counts keep DDP's gradient all-reduces in
+    lockstep). What is ours is :attr:`skip`, which shortens the first epoch after a mid-epoch restart.
+    Lightning calls :meth:`set_epoch` at the start of every epoch.
     """
 
     def __init__(self, num_items: int, seed: int = 0, rank: int = 0, world_size: int = 1):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside world size {world_size}")
-        self.num_items, self.seed, self.rank, self.world_size = num_items, seed, rank, world_size
-        self.epoch = 0
+        # DistributedSampler only takes len() of the dataset
+        super().__init__(range(num_items), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False)
         self.skip = 0  # frames of this epoch already trained on before a restart
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return math.ceil(self.num_items / self.world_size)
-
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(self.num_items, generator=generator).tolist()
-        total = len(self) * self.world_size
-        order += order[: total - self.num_items]
-        mine = order[self.rank : total : self.world_size]
+        mine = list(super().__iter__())
         skip, self.skip = self.skip, 0  # only the first epoch after a restart is shortened
         return iter(mine[skip:])
 
 
 class RankShard(Sampler[int]):
     """Frames ``rank, rank + world_size, ...`` in order, without padding: each validation or test
-    frame is evaluated by exactly one rank (metrics are summed over ranks, never counted twice)."""
+    frame is evaluated by exactly one rank (metrics are summed over ranks, never counted twice).
+    Not a ``DistributedSampler(shuffle=False)``: that one pads (or with ``drop_last`` drops) frames."""
 
     def __init__(self, num_items: int, rank: int = 0, world_size: int = 1):
         self.num_items, self.rank, self.world_size = num_items, rank, world_size
@@ -61,18 +52,25 @@ class RankShard(Sampler[int]):
 class ResumableLoader(DataLoader):
     """Training DataLoader whose position inside the epoch is saved in checkpoints.
 
-    Lightning stores :meth:`state_dict` with the fit loop and calls :meth:`load_state_dict` before
-    iterating again, so a run interrupted mid-epoch continues with the next unseen batch instead of
-    replaying the epoch. ``batches_done`` reads the loop's count of completed batches (not the
-    batches handed out, which include Lightning's prefetched one).
+    Lightning's stateful-dataloader protocol stores :meth:`state_dict` with the fit loop and calls
+    :meth:`load_state_dict` before iterating again on resume, so a run interrupted mid-epoch
+    continues with the next unseen batch instead of replaying the epoch. :attr:`batches_done` counts
+    the batches of this epoch that finished training (not the batches handed out, which include
+    Lightning's prefetched one); :class:`nequip.train.callbacks.TrackEpochPosition` sets it after
+    every training step.
     """
 
-    def __init__(self, *args, batches_done: Callable[[], int], **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._batches_done = batches_done
+        self.batches_done = 0
+
+    def __iter__(self):
+        self.batches_done = self.sampler.skip // self.batch_size  # 0, or the resumed position
+        return super().__iter__()
 
     def state_dict(self) -> Dict[str, int]:
-        return {"epoch": self.sampler.epoch, "batches_done": int(self._batches_done())}
+        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done}
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
+        self.batches_done = state["batches_done"]
         self.sampler.skip = state["batches_done"] * self.batch_size

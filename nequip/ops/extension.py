@@ -2,11 +2,12 @@
 Python registrations PyTorch needs around its kernels.
 
 The library is JIT-built on first use (~1 min with the CPU kernels; the CUDA kernels are added
-when torch has CUDA and nvcc is found) and cached under ``~/.cache/nequip/ops/`` keyed by the
-torch build, the C++ compiler and a hash of the sources, so a new torch or an edited kernel rebuilds and a stale
-library is never loaded. ``python -m nequip.ops build`` builds it ahead of time (install.sh does);
-``python -m nequip.ops path`` prints the shared library, which C++ programs that run exported
-models (the LAMMPS plugin) load through ``NEQUIP_OPS_LIBRARY``.
+when torch has CUDA and nvcc is found) and cached under ``~/.cache/nequip/ops/`` (see
+nequip.utils.native_build) keyed by the torch build, the C++ compiler and a hash of the sources,
+so a new torch or an edited kernel rebuilds and a stale library is never loaded. ``python -m
+nequip.ops build`` builds it ahead of time (install.sh does); ``python -m nequip.ops path`` prints
+the shared library, which C++ programs that run exported models (the LAMMPS plugin) load through
+``NEQUIP_OPS_LIBRARY``.
 
 Each operator returns the derivative of a multilinear form with respect to its ``open`` argument
 (see extensions/csrc/tp_ops.h), so its autograd formula is the same operator with the slots
@@ -17,10 +18,8 @@ exported graphs.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import shutil
-from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -28,6 +27,7 @@ import torch
 from .._files import missing_message, shipped_dir
 from ..errors import SetupError
 from ..utils.compiler import compiler_id, cxx
+from ..utils.native_build import build_lock, cache_dir, cache_key, private_build_dir, publish
 from .paths import Path as TPPath
 from .paths import cg_block
 
@@ -50,19 +50,9 @@ def _with_cuda() -> bool:
     return torch.version.cuda is not None and CUDA_HOME is not None
 
 
-def _cache_dir() -> Path:
-    if os.environ.get("NEQUIP_OPS_CACHE"):
-        return Path(os.environ["NEQUIP_OPS_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nequip" / "ops"
-
-
 def _build_name(with_cuda: bool) -> str:
-    digest = hashlib.sha1()
-    for name in CPU_SOURCES + CUDA_SOURCES + HEADERS:
-        digest.update(name.encode() + (SOURCE_DIR / name).read_bytes())
-    digest.update(f"{torch.__version__}|{torch.__file__}|{with_cuda}|{compiler_id(cxx())}".encode())
-    return f"nequip_ops_{digest.hexdigest()[:12]}"
+    files = [(name, SOURCE_DIR / name) for name in CPU_SOURCES + CUDA_SOURCES + HEADERS]
+    return f"nequip_ops_{cache_key(files, f'{torch.__version__}|{torch.__file__}|{with_cuda}|{compiler_id(cxx())}')}"
 
 
 def library_path() -> str:
@@ -75,7 +65,7 @@ def library_path() -> str:
         raise ExtensionUnavailable(f"{missing_message(SOURCE_DIR)}; or set model.tp_backend: reference")
     with_cuda = _with_cuda()
     name = _build_name(with_cuda)
-    build_dir = _cache_dir() / name
+    build_dir = cache_dir("ops", "NEQUIP_OPS_CACHE") / name
     library = build_dir / f"{name}.so"
     if library.exists():
         return str(library)
@@ -87,26 +77,29 @@ def library_path() -> str:
         )
     from torch.utils import cpp_extension
 
-    build_dir.mkdir(parents=True, exist_ok=True)
     sources = [str(SOURCE_DIR / s) for s in CPU_SOURCES + (CUDA_SOURCES if with_cuda else ())]
-    try:
-        # FileBaton inside: concurrent processes (DDP ranks) wait for one build
-        cpp_extension.load(
-            name=name,
-            sources=sources,
-            extra_cflags=["-O3", "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
-            extra_cuda_cflags=["-O3", "--use_fast_math"] if with_cuda else None,
-            build_directory=str(build_dir),
-            is_python_module=False,
-            with_cuda=with_cuda,
-            verbose=False,
-        )
-    except Exception as error:  # the compiler's output is in the message
-        raise ExtensionUnavailable(
-            f"building the tensor-product operators in {build_dir} failed: {error}\n"
-            "fix the compiler error above, or set model.tp_backend: reference"
-        ) from error
+    with build_lock(library):  # concurrent processes (DDP ranks) wait for one build
+        if library.exists():  # built by another process while this one waited
+            return str(library)
+        with private_build_dir(library) as work:
+            try:
+                cpp_extension.load(
+                    name=name,
+                    sources=sources,
+                    extra_cflags=["-O3", "-fopenmp"],
+                    extra_ldflags=["-fopenmp"],
+                    extra_cuda_cflags=["-O3", "--use_fast_math"] if with_cuda else None,
+                    build_directory=str(work),
+                    is_python_module=False,
+                    with_cuda=with_cuda,
+                    verbose=False,
+                )
+            except Exception as error:  # the compiler's output is in the message
+                raise ExtensionUnavailable(
+                    f"building the tensor-product operators in {build_dir} failed: {error}\n"
+                    "fix the compiler error above, or set model.tp_backend: reference"
+                ) from error
+            publish(work / f"{name}.so", library)
     return str(library)
 
 

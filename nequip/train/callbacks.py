@@ -1,5 +1,6 @@
-"""Training callbacks: a clean save-and-stop on SIGTERM (SLURM preemption and time limits) and
-SIGINT (Ctrl-C), so that rerunning the same command resumes where the run stopped."""
+"""Training callbacks: the loader's position inside the epoch, and a clean save-and-stop on SIGTERM
+(SLURM preemption and time limits) and SIGINT (Ctrl-C), so that rerunning the same command resumes
+where the run stopped."""
 
 import os
 import signal
@@ -8,6 +9,19 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+from ..data.sampler import ResumableLoader
+
+
+class TrackEpochPosition(L.Callback):
+    """Tells the training loader how many batches of this epoch finished training, so that its
+    checkpointed state resumes at the next unseen batch. The hooks' ``batch_idx`` counts from the
+    start of the epoch, across a resume (Lightning restores it with the loop's progress)."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        loader = trainer.train_dataloader
+        if isinstance(loader, ResumableLoader):
+            loader.batches_done = batch_idx + 1
 
 
 class SaveOnInterrupt(L.Callback):

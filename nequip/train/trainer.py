@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import Logger
 
 from ..config import ConfigError, TrainConfig
 from ..config.classes import instantiate
-from .callbacks import SaveOnInterrupt
+from .callbacks import SaveOnInterrupt, TrackEpochPosition
 from .checkpoint_io import AtomicCheckpointIO
 from .nonfinite import NonFiniteGuard
 from .progress import PlainProgress
@@ -59,6 +59,7 @@ def build_trainer(config: TrainConfig) -> L.Trainer:
     the config's extra ``callbacks`` after ours."""
     run_dir = config.run_dir
     callbacks = [
+        TrackEpochPosition(),
         ModelCheckpoint(
             dirpath=checkpoint_dir(run_dir), filename="best", monitor="val/loss", mode="min",
             save_last=True, save_top_k=1, enable_version_counter=False,

@@ -121,6 +121,25 @@ def test_mixed_pbc_with_zero_vector_along_vacuum():
 
 
 @pytest.mark.parametrize(
+    "cell,pbc",
+    [
+        ([[3.0, 0, 0], [0.5, 3, 0], [3.0, 0, 0]], (True, True, False)),  # vacuum vector parallel to a
+        ([[1.0, 0, 0], [1.0, 0, 0], [0, 0, 0]], (False, False, False)),  # molecule with a junk cell
+        ([[0.8, 0, 0], [0, 0, 0], [0, 0, 0]], (True, False, False)),  # wire, r_max > period
+    ],
+)
+def test_non_periodic_vectors_are_ignored(cell, pbc):
+    rng = np.random.default_rng(9)
+    check(rng.uniform(0, 4, (5, 3)), np.array(cell), np.array(pbc), 3.0)
+
+
+def test_atoms_far_outside_the_cell():
+    rng = np.random.default_rng(10)
+    cell = random_triclinic(rng, 2.5)
+    check(rng.uniform(-20, 20, (2, 3)) @ cell, cell, np.ones(3, bool), 3.0)
+
+
+@pytest.mark.parametrize(
     "pos,cell,pbc",
     [
         (np.zeros((1, 3)), np.zeros((3, 3)), np.zeros(3, bool)),  # one atom, no cell
