@@ -9,6 +9,7 @@ from ase import Atoms
 from ghosts import with_ghosts
 from helpers import cu_au_atoms, frame, relative_error, small_model
 
+from nequip.errors import SetupError
 from nequip.export.aoti import CompiledLayersMismatch, check_compiled_layers, load_pt2
 from nequip.export.targets import TARGETS, lammps_function
 
@@ -188,7 +189,7 @@ def test_compile_cli_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown target 'gromacs'"):
         compile_model(small_model(), small_model().spec, str(tmp_path / "o.nequip.pt2"), target="gromacs")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no usable CUDA"):
+        with pytest.raises(SetupError, match="no usable CUDA"):
             compile_model(small_model(), small_model().spec, str(tmp_path / "o.nequip.pt2"), device="cuda")
 
 
