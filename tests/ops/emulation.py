@@ -8,6 +8,7 @@ import hashlib
 import torch
 
 from nequip.ops import extension
+from nequip.utils.native_build import cache_dir
 
 TESTING_DIR = extension.SOURCE_DIR.parent / "testing"
 SOURCES = (TESTING_DIR / "tp_emulation.cpp",)
@@ -28,7 +29,7 @@ def load():
     ``torch.ops.nequip_ops_emulated``."""
     extension.load()
     name = _build_name()
-    build_dir = extension._cache_dir() / name
+    build_dir = cache_dir("ops", "NEQUIP_OPS_CACHE") / name  # beside the operator library
     library = build_dir / f"{name}.so"
     if not library.exists():
         from torch.utils import cpp_extension
