@@ -1,10 +1,7 @@
-// nequip_ops: operator schemas, argument checks and the CPU kernels (see tp_ops.h for the maths).
-//
-// Scatter-free parallelism: where the open slot is a node (convolution x / out, channel-wise x2),
-// edges are grouped by their destination row with a counting sort and each thread owns whole
-// rows, so results are deterministic and no atomics are needed; per-edge slots run over edges.
-// at::parallel_for follows torch.set_num_threads.
+// nequip_ops: operator schemas, argument checks and the CPU entry points (see tp_ops.h for the
+// maths, tp_cpu_kernels.h for the kernels and tp_cpu_isa.h for the choice of instruction set).
 #include "tp_ops.h"
+#include "tp_cpu_isa.h"
 
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -140,139 +137,44 @@ void check_range(const int64_t* index, int64_t length, int64_t rows, const char*
                 " is outside [0, ", rows, ")");
 }
 
-// Row r of the result, zeroed by the thread that accumulates into it: one pass over the result while
-// its rows are in cache, instead of a separate zero fill of the whole (often edge-sized) tensor.
-template <typename scalar_t>
-scalar_t* zero_row(scalar_t* result, int64_t row, int64_t width) {
-  scalar_t* out = result + row * width;
-  std::fill(out, out + width, scalar_t(0));
-  return out;
-}
+}  // namespace
 
-// The row of an operand, or null for the open slot (whose tensor is only a placeholder).
-template <typename T>
-const T* row_of(const at::Tensor& t, int64_t row) {
-  return t.defined() ? t.data_ptr<T>() + row * t.size(1) : nullptr;
-}
-
-// One path of one convolution edge: adds dT/d(open slot) of this (edge, path) to `out`, the open
-// slot's row. M[i,k] = sum_j sh[j] C[i,j,k] is formed once; the channel loop is then a small dense
-// product over contiguous blocks. D1, D3 > 0 fix the block sizes at compile time so the inner loops
-// unroll (l <= 3); 0 reads them from the path.
-template <typename scalar_t, int64_t OPEN, int D1, int D3>
-void conv_path(const Path& p, const Coefficient<scalar_t>* cg, const scalar_t* x, const scalar_t* sh,
-               const scalar_t* w, const scalar_t* y, scalar_t* out, scalar_t* scratch) {
-  const int64_t d1 = D1 ? D1 : p.d1, d3 = D3 ? D3 : p.d3;
-  scalar_t fixed[D1 * D3 > 0 ? D1 * D3 : 1];
-  scalar_t* M = D1 * D3 > 0 ? fixed : scratch;
-  std::fill(M, M + d1 * d3, scalar_t(0));
-  const Coefficient<scalar_t>* begin = cg + p.cg_begin;
-  const Coefficient<scalar_t>* end = cg + p.cg_end;
-  if constexpr (OPEN == CONV_SH) {  // P[i,k] = sum_u w[u] x[u,i] y[u,k];  out[j] += sum_ik C[i,j,k] P[i,k]
-    for (int64_t u = 0; u < p.mul; ++u) {
-      const scalar_t* xu = x + p.in1 + u * d1;
-      const scalar_t* yu = y + p.out + u * d3;
-      for (int64_t i = 0; i < d1; ++i) {
-        const scalar_t a = w[p.weight + u] * xu[i];
-        for (int64_t k = 0; k < d3; ++k) M[i * d3 + k] += a * yu[k];
-      }
-    }
-    for (const auto* c = begin; c != end; ++c) out[p.in2 + c->j] += c->value * M[c->i * d3 + c->k];
-    return;
+// The kernels of tp_cpu_kernels.h, once per instruction set; each call runs the best one this CPU
+// has (tp_cpu_isa.h), so one cached library serves every node of a heterogeneous cluster.
+namespace cpu_baseline {
+namespace {
+#include "tp_cpu_kernels.h"
+}  // namespace
+}  // namespace cpu_baseline
+#if NEQUIP_OPS_X86_ISAS
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace cpu_avx2 {
+namespace {
+#include "tp_cpu_kernels.h"
+}  // namespace
+}  // namespace cpu_avx2
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+namespace cpu_avx512 {
+namespace {
+#include "tp_cpu_kernels.h"
+}  // namespace
+}  // namespace cpu_avx512
+#pragma GCC pop_options
+// KERNEL(args) in the namespace of the instruction set chosen for this call
+#define NEQUIP_OPS_CPU_KERNEL(KERNEL, ...)                                  \
+  switch (cpu_isa()) {                                                      \
+    case CpuIsa::avx512: cpu_avx512::KERNEL(__VA_ARGS__); break;           \
+    case CpuIsa::avx2: cpu_avx2::KERNEL(__VA_ARGS__); break;               \
+    default: cpu_baseline::KERNEL(__VA_ARGS__);                             \
   }
-  for (const auto* c = begin; c != end; ++c) M[c->i * d3 + c->k] += c->value * sh[p.in2 + c->j];
-  for (int64_t u = 0; u < p.mul; ++u) {
-    if constexpr (OPEN == CONV_OUT) {
-      const scalar_t* xu = x + p.in1 + u * d1;
-      scalar_t* ou = out + p.out + u * d3;
-      for (int64_t i = 0; i < d1; ++i) {
-        const scalar_t a = w[p.weight + u] * xu[i];
-        for (int64_t k = 0; k < d3; ++k) ou[k] += a * M[i * d3 + k];
-      }
-    } else if constexpr (OPEN == CONV_X) {
-      const scalar_t* yu = y + p.out + u * d3;
-      scalar_t* ou = out + p.in1 + u * d1;
-      for (int64_t i = 0; i < d1; ++i) {
-        scalar_t s = 0;
-        for (int64_t k = 0; k < d3; ++k) s += M[i * d3 + k] * yu[k];
-        ou[i] += w[p.weight + u] * s;
-      }
-    } else {  // CONV_WEIGHT
-      const scalar_t* xu = x + p.in1 + u * d1;
-      const scalar_t* yu = y + p.out + u * d3;
-      scalar_t s = 0;
-      for (int64_t i = 0; i < d1; ++i)
-        for (int64_t k = 0; k < d3; ++k) s += xu[i] * M[i * d3 + k] * yu[k];
-      out[p.weight + u] += s;
-    }
-  }
-}
+#else
+#define NEQUIP_OPS_CPU_KERNEL(KERNEL, ...) cpu_baseline::KERNEL(__VA_ARGS__)
+#endif
 
-template <typename scalar_t>
-using ConvPathFn = void (*)(const Path&, const Coefficient<scalar_t>*, const scalar_t*, const scalar_t*,
-                            const scalar_t*, const scalar_t*, scalar_t*, scalar_t*);
-
-template <typename scalar_t, int64_t OPEN>
-ConvPathFn<scalar_t> conv_path_for(int64_t d1, int64_t d3) {
-#define NEQUIP_OPS_BLOCK(A, B) \
-  if (d1 == A && d3 == B) return &conv_path<scalar_t, OPEN, A, B>;
-#define NEQUIP_OPS_ROW(A) NEQUIP_OPS_BLOCK(A, 1) NEQUIP_OPS_BLOCK(A, 3) NEQUIP_OPS_BLOCK(A, 5) NEQUIP_OPS_BLOCK(A, 7)
-  NEQUIP_OPS_ROW(1) NEQUIP_OPS_ROW(3) NEQUIP_OPS_ROW(5) NEQUIP_OPS_ROW(7)
-#undef NEQUIP_OPS_ROW
-#undef NEQUIP_OPS_BLOCK
-  return &conv_path<scalar_t, OPEN, 0, 0>;
-}
-
-// The path kernels of one call, chosen once per path.
-template <typename scalar_t>
-std::vector<ConvPathFn<scalar_t>> conv_path_kernels(const PathList<scalar_t>& list, int64_t open) {
-  std::vector<ConvPathFn<scalar_t>> kernels;
-  for (const Path& p : list.paths) {
-    switch (open) {
-      case CONV_X: kernels.push_back(conv_path_for<scalar_t, CONV_X>(p.d1, p.d3)); break;
-      case CONV_SH: kernels.push_back(conv_path_for<scalar_t, CONV_SH>(p.d1, p.d3)); break;
-      case CONV_WEIGHT: kernels.push_back(conv_path_for<scalar_t, CONV_WEIGHT>(p.d1, p.d3)); break;
-      default: kernels.push_back(conv_path_for<scalar_t, CONV_OUT>(p.d1, p.d3));
-    }
-  }
-  return kernels;
-}
-
-template <typename scalar_t>
-void conv_cpu(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& weight, const at::Tensor& y,
-              const at::Tensor& center, const at::Tensor& neighbor, const PathList<scalar_t>& list, int64_t open,
-              int64_t num_nodes, at::Tensor& result) {
-  const int64_t num_edges = center.size(0);
-  const int64_t* c_idx = center.data_ptr<int64_t>();
-  const int64_t* n_idx = neighbor.data_ptr<int64_t>();
-  scalar_t* res = result.data_ptr<scalar_t>();
-  const int64_t width = result.size(1);
-  const auto kernels = conv_path_kernels(list, open);
-  auto edge = [&](int64_t e, scalar_t* out, scalar_t* scratch) {
-    const scalar_t *xe = row_of<scalar_t>(x, n_idx[e]), *she = row_of<scalar_t>(sh, e),
-                   *we = row_of<scalar_t>(weight, e), *ye = row_of<scalar_t>(y, c_idx[e]);
-    for (size_t p = 0; p < kernels.size(); ++p) kernels[p](list.paths[p], list.cg.data(), xe, she, we, ye, out, scratch);
-  };
-  if (open == CONV_X || open == CONV_OUT) {
-    const bool to_center = open == CONV_OUT;
-    const EdgesByRow groups(to_center ? c_idx : n_idx, num_edges, num_nodes, to_center ? "center" : "neighbor");
-    check_range(to_center ? n_idx : c_idx, num_edges, num_nodes, to_center ? "neighbor" : "center");
-    at::parallel_for(0, num_nodes, 16, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> scratch(list.max_block);
-      for (int64_t r = begin; r < end; ++r) {
-        scalar_t* out = zero_row(res, r, width);
-        for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n) edge(groups.edges[n], out, scratch.data());
-      }
-    });
-  } else {
-    check_range(c_idx, num_edges, num_nodes, "center");
-    check_range(n_idx, num_edges, num_nodes, "neighbor");
-    at::parallel_for(0, num_edges, 64, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> scratch(list.max_block);
-      for (int64_t e = begin; e < end; ++e) edge(e, zero_row(res, e, width), scratch.data());
-    });
-  }
-}
+namespace {
 
 at::Tensor conv_contract_cpu(const at::Tensor& x_, const at::Tensor& sh_, const at::Tensor& weight_,
                              const at::Tensor& y_, const at::Tensor& center_, const at::Tensor& neighbor_,
@@ -288,30 +190,9 @@ at::Tensor conv_contract_cpu(const at::Tensor& x_, const at::Tensor& sh_, const 
   at::Tensor result = at::empty({rows, cols}, like.options());  // each row zeroed by its thread (zero_row)
   AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "conv_contract_cpu", [&] {
     const PathList<scalar_t> list(paths, cg_index, cg_value);
-    conv_cpu<scalar_t>(x, sh, weight, y, center, neighbor, list, open, num_nodes, result);
+    NEQUIP_OPS_CPU_KERNEL(conv_cpu<scalar_t>, x, sh, weight, y, center, neighbor, list, open, num_nodes, result);
   });
   return result;
-}
-
-// One edge of the channel-wise product: per path and channel u, a sparse contraction of three
-// (2l+1)-vectors with the path's nonzero coefficients.
-template <typename scalar_t>
-void channelwise_edge(int64_t open, const PathList<scalar_t>& list, const scalar_t* x1, const scalar_t* x2,
-                      const scalar_t* y, scalar_t* out) {
-  for (const Path& p : list.paths) {
-    const auto* begin = list.cg.data() + p.cg_begin;
-    const auto* end = list.cg.data() + p.cg_end;
-    for (int64_t u = 0; u < p.mul; ++u) {
-      const int64_t a = p.in1 + u * p.d1, b = p.in2 + u * p.d2, g = p.out + u * p.d3;
-      if (open == CW_OUT) {
-        for (const auto* c = begin; c != end; ++c) out[g + c->k] += c->value * x1[a + c->i] * x2[b + c->j];
-      } else if (open == CW_X1) {
-        for (const auto* c = begin; c != end; ++c) out[a + c->i] += c->value * x2[b + c->j] * y[g + c->k];
-      } else {
-        for (const auto* c = begin; c != end; ++c) out[b + c->j] += c->value * x1[a + c->i] * y[g + c->k];
-      }
-    }
-  }
 }
 
 at::Tensor channelwise_contract_cpu(const at::Tensor& x1_, const at::Tensor& x2_, const at::Tensor& y_,
@@ -323,29 +204,9 @@ at::Tensor channelwise_contract_cpu(const at::Tensor& x1_, const at::Tensor& x2_
   const at::Tensor index = index_.contiguous();
   const at::Tensor& like = open == CW_X1 ? y : x1;
   at::Tensor result = at::empty({rows, cols}, like.options());  // each row zeroed by its thread (zero_row)
-  const int64_t num_edges = index.size(0);
-  const int64_t* idx = index.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "channelwise_contract_cpu", [&] {
     const PathList<scalar_t> list(paths, cg_index, cg_value);
-    scalar_t* res = result.data_ptr<scalar_t>();
-    auto edge = [&](int64_t e, scalar_t* out) {
-      channelwise_edge<scalar_t>(open, list, row_of<scalar_t>(x1, e), row_of<scalar_t>(x2, idx[e]),
-                                 row_of<scalar_t>(y, e), out);
-    };
-    if (open == CW_X2) {
-      const EdgesByRow groups(idx, num_edges, x2_rows, "index");
-      at::parallel_for(0, x2_rows, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          scalar_t* out = zero_row(res, r, cols);
-          for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n) edge(groups.edges[n], out);
-        }
-      });
-    } else {
-      check_range(idx, num_edges, x2_rows, "index");
-      at::parallel_for(0, num_edges, 64, [&](int64_t begin, int64_t end) {
-        for (int64_t e = begin; e < end; ++e) edge(e, zero_row(res, e, cols));
-      });
-    }
+    NEQUIP_OPS_CPU_KERNEL(channelwise_cpu<scalar_t>, x1, x2, y, index, list, open, x2_rows, result);
   });
   return result;
 }

@@ -34,7 +34,7 @@ from .paths import cg_block
 SOURCE_DIR = shipped_dir("extensions") / "csrc"
 CPU_SOURCES = ("tp_ops.cpp",)
 CUDA_SOURCES = ("tp_ops_cuda.cu",)
-HEADERS = ("tp_ops.h", "tp_layout.h", "tp_kernels.cuh", "tp_launch.h")
+HEADERS = ("tp_ops.h", "tp_cpu_isa.h", "tp_cpu_kernels.h", "tp_layout.h", "tp_kernels.cuh", "tp_launch.h")
 
 CONV_X, CONV_SH, CONV_WEIGHT, CONV_OUT = range(4)
 CW_X1, CW_X2, CW_OUT = range(3)

@@ -25,6 +25,9 @@ CONV_LAYOUTS = [
 # a looser float64 bound for the summation order)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 TOLERANCE = {"cpu": 1e-12, "cuda": 1e-10}
+# the CPU kernels are compiled once per instruction set (extensions/csrc/tp_cpu_isa.h); each copy is
+# checked (a CPU without one runs the next lower copy)
+CPU_ISAS = ["baseline", "avx2", "avx512"]
 CHANNELWISE_LAYOUTS = [
     ("2x0e+2x1o", "2x0e+2x1o", "0e+1o+1e"),
     ("3x0e+3x1o+3x2e+3x3o", "3x0e+3x1o+3x2e", "0e+0o+1o+1e+2e+2o+3o"),
@@ -70,16 +73,20 @@ CASES = [(ConvolutionTP, layout, _conv_inputs) for layout in CONV_LAYOUTS] + [
 ]
 
 
+@pytest.mark.parametrize("cpu_isa", CPU_ISAS)
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cls,layout,make_inputs", CASES, ids=lambda c: getattr(c, "__name__", str(c)))
-def test_derivatives_equal_reference(cls, layout, make_inputs, device, float64_default):
+def test_derivatives_equal_reference(cls, layout, make_inputs, device, cpu_isa, float64_default, monkeypatch):
+    monkeypatch.setenv("NEQUIP_OPS_CPU_ISA", cpu_isa)
     ref, ext = _pair(cls, *layout, device=device)
     inputs, indices = make_inputs(ref, device=device)
     for got, expected in zip(_all_derivatives(ext, inputs, indices), _all_derivatives(ref, inputs, indices)):
         assert relative_error(got, expected) < TOLERANCE[device]
 
 
-def test_float32_equals_reference():
+@pytest.mark.parametrize("cpu_isa", CPU_ISAS)
+def test_float32_equals_reference(cpu_isa, monkeypatch):
+    monkeypatch.setenv("NEQUIP_OPS_CPU_ISA", cpu_isa)
     ref, ext = _pair(ConvolutionTP, *CONV_LAYOUTS[1])
     (x, sh, w), indices = _conv_inputs(ref)
     inputs = [t.detach().float().requires_grad_() for t in (x, sh, w)]
