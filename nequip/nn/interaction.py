@@ -13,6 +13,7 @@ from ..ops import ConvolutionTP
 from ..errors import ConfigError
 from .graph_module import GraphModule, IrrepsDict
 from .mlp import ScalarMLP
+from .self_interaction import SpeciesSelfInteraction
 from .species import SpeciesMapping, remap_e3nn_weight
 
 
@@ -80,7 +81,7 @@ class InteractionBlock(GraphModule):
             gated,
         )
         self.linear_2 = o3.Linear(self.conv.irreps_out, self.gate.irreps_in)
-        self.self_interaction = o3.FullyConnectedTensorProduct(irreps_h, irreps_attrs, self.gate.irreps_in)
+        self.self_interaction = SpeciesSelfInteraction(irreps_h, irreps_attrs, self.gate.irreps_in)
         irreps_out = self.gate.irreps_out
         self.resnet = resnet and irreps_out == irreps_h
         self._declare(self.irreps_in, writes={keys.NODE_FEATURES: irreps_out})
