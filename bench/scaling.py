@@ -1,8 +1,12 @@
 """Training throughput (frames/s) of a tutorial model with 1 and 2 DDP processes, eager and
 compiled (``compile_mode``), side by side.
 
-    python bench/scaling.py [--config configs/tutorial.yaml] [--steps 80] [--batch-size 4] [--max-procs 2]
-                            [--compile-modes eager compile] [--accelerator cpu]
+    python bench/scaling.py [--config configs/tutorial.yaml | --system molecule] [--steps 80] [--batch-size 4]
+                            [--max-procs 2] [--compile-modes eager compile] [--accelerator cpu]
+
+``--system molecule`` trains the 21-atom molecule of bench/molecule.py (NequIP, 3 layers, l_max 1, 32
+features, float32): the small-system case where fixed per-step costs show; bench/train_step.py
+splits its step into phases.
 
 Each process trains on ``--batch-size`` frames per step (the global batch grows with the number of
 processes); the first 10 steps are warm-up (and compilation). On a GPU machine use --accelerator gpu:
@@ -67,6 +71,7 @@ def worker(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=os.path.join(REPO, "configs", "tutorial.yaml"))
+    parser.add_argument("--system", choices=["molecule"], help="a generated benchmark system instead of --config")
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-procs", type=int, default=2)
@@ -79,21 +84,33 @@ def main() -> None:
     if args.procs is not None:
         worker(args)
         return
+    with tempfile.TemporaryDirectory() as folder:
+        if args.system == "molecule":
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from molecule import write_dataset
+
+            args.config = write_dataset(folder)
+        run_all(args)
+
+
+def run_all(args) -> None:
     results = {}
     for mode in args.compile_modes:
         for procs in range(1, args.max_procs + 1):
             with tempfile.TemporaryDirectory() as run_dir:
-                cmd = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--procs", str(procs), "--run-dir", run_dir,
-                       "--mode", mode]
+                cmd = [sys.executable, os.path.abspath(__file__), "--config", args.config, "--steps", str(args.steps),
+                       "--batch-size", str(args.batch_size), "--accelerator", args.accelerator,
+                       "--procs", str(procs), "--run-dir", run_dir, "--mode", mode]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 world, rate, warmup = next(line.split()[1:] for line in out.splitlines() if line.startswith("RESULT"))
                 results[mode, int(world)] = float(rate), float(warmup)
     base = results[args.compile_modes[0], 1][0]
-    print(f"config: {os.path.relpath(args.config, REPO)}, {args.batch_size} frames per process and step")
-    print(f"{'mode':>8} {'processes':>10} {'frames/s':>10} {'per process':>12} {'vs ' + args.compile_modes[0] + ' x1':>10} "
-          f"{'first ' + str(WARMUP) + ' steps s':>16}")
+    print(f"config: {args.system or os.path.relpath(args.config, REPO)}, {args.batch_size} frames per process and step")
+    print(f"{'mode':>8} {'processes':>10} {'frames/s':>10} {'per process':>12} {'ms/step':>8} "
+          f"{'vs ' + args.compile_modes[0] + ' x1':>10} {'first ' + str(WARMUP) + ' steps s':>16}")
     for (mode, procs), (rate, warmup) in results.items():
-        print(f"{mode:>8} {procs:>10} {rate:>10.1f} {rate / procs:>12.1f} {rate / base:>10.2f} {warmup:>16.1f}")
+        step_ms = 1e3 * args.batch_size * procs / rate
+        print(f"{mode:>8} {procs:>10} {rate:>10.1f} {rate / procs:>12.1f} {step_ms:>8.1f} {rate / base:>10.2f} {warmup:>16.1f}")
 
 if __name__ == "__main__":
     main()
