@@ -67,7 +67,7 @@ def _per_layer_as_plugin(run, num_layers: int, atoms):
     )
     edge_index = edge_index[:, edge_index[0] < num_local]
     vec = pos[edge_index[1]] - pos[edge_index[0]]
-    h, saved = [run["model"](types)[0]], []
+    h, saved = [run["model"](types)], []  # the embedding program's one output, [N, F_0]
     for k in range(num_layers):
         out = run[f"layer_{k}"](vec, types, edge_index, h[k])
         h.append(out[0][owner])  # forward exchange
@@ -124,8 +124,7 @@ def test_per_layer_programs_equal_eager(tp_backend, l_max, num_layers):
     bad = dict(run, **{f"layer_{num_layers - 1}_vjp": lambda *a: [t * (1 + 1e-5) for t in run[f"layer_{num_layers - 1}_vjp"](*a)]})
     with pytest.raises(CompiledLayersMismatch, match=f"program 'layer_{num_layers - 1}_vjp' differs .* by 1.00e-05"):
         check_compiled_layers(programs, num_layers, bad.__getitem__)
-    embed = run.pop("embed")
-    run["model"] = lambda types: [embed(types)]
+    run["model"] = run.pop("embed")
     _check_per_layer(run, num_layers, model, cu_au_atoms(2))
 
 
