@@ -43,7 +43,7 @@ class SpeciesSelfInteraction(o3.FullyConnectedTensorProduct):
             w = self.weight[start : start + mul_in * num_types * mul_out].reshape(mul_in, num_types * mul_out)
             start += mul_in * num_types * mul_out
             # [N, mul_in, dim] -> [N * dim, mul_in]: one product for all atoms and species
-            x = features[:, in_start:in_stop].reshape(num_atoms, mul_in, dim).transpose(1, 2).reshape(-1, mul_in)
+            x = features[:, in_start:in_stop].reshape(num_atoms, mul_in, dim).transpose(1, 2).reshape(num_atoms * dim, mul_in)
             per_type = (x @ w).reshape(num_atoms, dim, num_types, mul_out)
             selected = (per_type * (types * coefficient)[:, None, :, None]).sum(dim=2)  # [N, dim, mul_out]
             block = selected.transpose(1, 2).reshape(num_atoms, mul_out * dim)
