@@ -6,7 +6,6 @@ from typing import Any, Dict, Union
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
-from torch.optim.swa_utils import AveragedModel
 
 from ..config import TrainConfig, config_to_dict
 from ..data import keys
@@ -14,7 +13,7 @@ from ..model import build_model
 from ..model.spec import ModelSpec
 from ..model.compiled import compile_gradients
 from ..model.fine_tune import load_initial_weights
-from .ema import ema_warmup_multi_avg_fn
+from .ema import WarmupEMA
 from .loss import EnergyForceStressLoss
 from .metrics import ModelMetrics
 
@@ -50,11 +49,7 @@ class NequIPLightningModule(L.LightningModule):
             if new_species:
                 rank_zero_info(f"initialize_from: new species {new_species} start from fresh weights")
         decay = train_config["ema_decay"]
-        self.ema = (
-            AveragedModel(self.model, multi_avg_fn=ema_warmup_multi_avg_fn(decay), use_buffers=True)
-            if decay > 0
-            else None
-        )
+        self.ema = WarmupEMA(self.model, decay) if decay > 0 else None
         if self.ema is not None:
             # averaged, never trained by gradients (DDP would also flag them as unused parameters)
             self.ema.requires_grad_(False)

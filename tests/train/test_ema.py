@@ -2,9 +2,7 @@
 
 import pytest
 import torch
-from torch.optim.swa_utils import AveragedModel
-
-from nequip.train.ema import ema_warmup_multi_avg_fn, warmup_decay
+from nequip.train.ema import WarmupEMA, warmup_decay
 
 
 def test_warmup_decay_schedule():
@@ -16,7 +14,7 @@ def test_ema_follows_the_raw_weights_from_the_first_steps():
     """The EMA copy is updated after each optimizer step, as in NequIPLightningModule."""
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2).double()
-    ema = AveragedModel(model, multi_avg_fn=ema_warmup_multi_avg_fn(0.99), use_buffers=True)
+    ema = WarmupEMA(model, 0.99)
     raw = []
     for step in range(3):
         with torch.no_grad():
@@ -38,8 +36,23 @@ def test_ema_follows_the_raw_weights_from_the_first_steps():
 def test_integer_buffers_are_copied_not_averaged():
     model = torch.nn.Linear(2, 2).double()
     model.register_buffer("index", torch.tensor([3, 1, 2]))
-    ema = AveragedModel(model, multi_avg_fn=ema_warmup_multi_avg_fn(0.99), use_buffers=True)
+    ema = WarmupEMA(model, 0.99)
     for step in range(3):
         model.index.add_(1)
         ema.update_parameters(model)
     assert ema.module.index.tolist() == [6, 4, 5] and ema.module.index.dtype == torch.int64
+
+
+def test_follows_the_model_after_its_tensors_are_replaced():
+    """Moving a model (here: a dtype change) replaces its tensors; the EMA must average the new ones."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    ema = WarmupEMA(model, 0.99)
+    ema.update_parameters(model)  # the first update copies
+    first = model.weight.detach().double().clone()
+    model.double()
+    ema.double()
+    with torch.no_grad():
+        model.weight.fill_(5.0)
+    ema.update_parameters(model)  # decay 2/11
+    torch.testing.assert_close(ema.module.weight, 2 / 11 * first + 9 / 11 * 5.0, rtol=1e-12, atol=1e-12)
