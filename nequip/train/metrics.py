@@ -5,7 +5,7 @@ Sums are accumulated as torchmetrics states, so under DDP they are added over ra
 division (exact means, not means of means).
 """
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import warnings
 
@@ -27,12 +27,16 @@ class ErrorStats(Metric):
         self.add_state("sq_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+    def update(self, pred: torch.Tensor, target: torch.Tensor, rows: Optional[torch.Tensor] = None) -> None:
+        """Adds the entries of the ``rows`` (a boolean mask over the first dimension; all if None)
+        whose label is not NaN. Masked, not indexed: no host synchronisation in a training step."""
         valid = ~torch.isnan(target)
-        err = (pred.detach() - target)[valid].to(torch.float64)
+        if rows is not None:
+            valid = valid & rows.reshape(-1, *([1] * (target.dim() - 1)))
+        err = torch.where(valid, pred.detach() - target, 0.0).to(torch.float64)
         self.abs_sum += err.abs().sum()
         self.sq_sum += err.square().sum()
-        self.count += err.numel()
+        self.count += valid.sum()
 
     def compute(self) -> Dict[str, torch.Tensor]:
         n = self.count.clamp_min(1.0)
@@ -58,8 +62,7 @@ class ModelMetrics(torch.nn.Module):
             self.stats["forces"].update(pred[keys.FORCES], target[keys.FORCES])
             types = target[keys.ATOM_TYPES]
             for index, name in enumerate(self.type_names):
-                mask = types == index
-                self.per_species[name].update(pred[keys.FORCES][mask], target[keys.FORCES][mask])
+                self.per_species[name].update(pred[keys.FORCES], target[keys.FORCES], rows=types == index)
         if keys.STRESS in target and keys.STRESS in pred:
             self.stats["stress"].update(pred[keys.STRESS], target[keys.STRESS])
 
