@@ -24,62 +24,113 @@ const T* row_of(const at::Tensor& t, int64_t row) {
   return t.defined() ? t.data_ptr<T>() + row * t.size(1) : nullptr;
 }
 
+// Convolution kernels work on channel-minor blocks: e3nn stores a block of `mul` channels of
+// dimension d as [mul][d]; these kernels read and accumulate it as [d][mul], so that every inner
+// loop runs over contiguous channels and vectorises (`omp simd`). Node operands are transposed
+// once per call, accumulated node rows once per row (Block lists in PathList).
+template <typename scalar_t>
+void to_channel_minor(const scalar_t* src, scalar_t* dst, const std::vector<Block>& blocks) {
+  for (const Block& b : blocks)
+    for (int64_t u = 0; u < b.mul; ++u)
+      for (int64_t i = 0; i < b.dim; ++i) dst[b.start + i * b.mul + u] = src[b.start + u * b.dim + i];
+}
+
+template <typename scalar_t>
+void from_channel_minor(const scalar_t* src, scalar_t* dst, const std::vector<Block>& blocks) {
+  for (const Block& b : blocks)
+    for (int64_t u = 0; u < b.mul; ++u)
+      for (int64_t i = 0; i < b.dim; ++i) dst[b.start + u * b.dim + i] = src[b.start + i * b.mul + u];
+}
+
+// A channel-minor copy of a node operand (columns outside the blocks are copied as they are).
+template <typename scalar_t>
+at::Tensor channel_minor(const at::Tensor& t, const std::vector<Block>& blocks) {
+  if (!t.defined()) return t;
+  at::Tensor out = at::empty_like(t);
+  const int64_t width = t.size(1);
+  const scalar_t* src = t.data_ptr<scalar_t>();
+  scalar_t* dst = out.data_ptr<scalar_t>();
+  at::parallel_for(0, t.size(0), 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      std::copy(src + r * width, src + (r + 1) * width, dst + r * width);
+      to_channel_minor(src + r * width, dst + r * width, blocks);
+    }
+  });
+  return out;
+}
+
 // One path of one convolution edge: adds dT/d(open slot) of this (edge, path) to `out`, the open
-// slot's row. M[i,k] = sum_j sh[j] C[i,j,k] is formed once; the channel loop is then a small dense
-// product over contiguous blocks. D1, D3 > 0 fix the block sizes at compile time so the inner loops
-// unroll (l <= 3); 0 reads them from the path.
+// slot's row (channel-minor for x and out, as are the x and y rows read here). M[i,k] = sum_j sh[j]
+// C[i,j,k] is formed once; then each nonzero M[i,k] is one pass over the channels. D1, D3 > 0 fix
+// the block sizes at compile time (l <= 3); 0 reads them from the path. `scratch` holds max_mul
+// values, then max_block.
 template <typename scalar_t, int64_t OPEN, int D1, int D3>
 void conv_path(const Path& p, const Coefficient<scalar_t>* cg, const scalar_t* x, const scalar_t* sh,
-               const scalar_t* w, const scalar_t* y, scalar_t* out, scalar_t* scratch) {
-  const int64_t d1 = D1 ? D1 : p.d1, d3 = D3 ? D3 : p.d3;
-  scalar_t fixed[D1 * D3 > 0 ? D1 * D3 : 1];
-  scalar_t* M = D1 * D3 > 0 ? fixed : scratch;
-  std::fill(M, M + d1 * d3, scalar_t(0));
+               const scalar_t* w, const scalar_t* y, scalar_t* out, scalar_t* scratch, int64_t max_mul) {
+  const int64_t d1 = D1 ? D1 : p.d1, d3 = D3 ? D3 : p.d3, mul = p.mul;
   const Coefficient<scalar_t>* begin = cg + p.cg_begin;
   const Coefficient<scalar_t>* end = cg + p.cg_end;
-  if constexpr (OPEN == CONV_SH) {  // P[i,k] = sum_u w[u] x[u,i] y[u,k];  out[j] += sum_ik C[i,j,k] P[i,k]
-    for (int64_t u = 0; u < p.mul; ++u) {
-      const scalar_t* xu = x + p.in1 + u * d1;
-      const scalar_t* yu = y + p.out + u * d3;
-      for (int64_t i = 0; i < d1; ++i) {
-        const scalar_t a = w[p.weight + u] * xu[i];
-        for (int64_t k = 0; k < d3; ++k) M[i * d3 + k] += a * yu[k];
-      }
+  const scalar_t* wp = w + p.weight;
+  if constexpr (OPEN == CONV_SH) {  // out[j] += sum_ik C[i,j,k] sum_u w[u] x[i,u] y[k,u]
+    for (const auto* c = begin; c != end; ++c) {
+      const scalar_t* xi = x + p.in1 + c->i * mul;
+      const scalar_t* yk = y + p.out + c->k * mul;
+      scalar_t s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t u = 0; u < mul; ++u) s += wp[u] * xi[u] * yk[u];
+      out[p.in2 + c->j] += c->value * s;
     }
-    for (const auto* c = begin; c != end; ++c) out[p.in2 + c->j] += c->value * M[c->i * d3 + c->k];
     return;
   }
+  scalar_t fixed[D1 * D3 > 0 ? D1 * D3 : 1];
+  scalar_t* M = D1 * D3 > 0 ? fixed : scratch + max_mul;
+  std::fill(M, M + d1 * d3, scalar_t(0));
   for (const auto* c = begin; c != end; ++c) M[c->i * d3 + c->k] += c->value * sh[p.in2 + c->j];
-  for (int64_t u = 0; u < p.mul; ++u) {
-    if constexpr (OPEN == CONV_OUT) {
-      const scalar_t* xu = x + p.in1 + u * d1;
-      scalar_t* ou = out + p.out + u * d3;
-      for (int64_t i = 0; i < d1; ++i) {
-        const scalar_t a = w[p.weight + u] * xu[i];
-        for (int64_t k = 0; k < d3; ++k) ou[k] += a * M[i * d3 + k];
+  scalar_t* t = scratch;
+  if constexpr (OPEN == CONV_OUT) {  // out[k,u] += M[i,k] w[u] x[i,u]
+    for (int64_t i = 0; i < d1; ++i) {
+      const scalar_t* xi = x + p.in1 + i * mul;
+#pragma omp simd
+      for (int64_t u = 0; u < mul; ++u) t[u] = wp[u] * xi[u];
+      for (int64_t k = 0; k < d3; ++k) {
+        const scalar_t m = M[i * d3 + k];
+        if (m == scalar_t(0)) continue;
+        scalar_t* ok = out + p.out + k * mul;
+#pragma omp simd
+        for (int64_t u = 0; u < mul; ++u) ok[u] += m * t[u];
       }
-    } else if constexpr (OPEN == CONV_X) {
-      const scalar_t* yu = y + p.out + u * d3;
-      scalar_t* ou = out + p.in1 + u * d1;
+    }
+  } else if constexpr (OPEN == CONV_X) {  // out[i,u] += M[i,k] w[u] y[k,u]
+    for (int64_t k = 0; k < d3; ++k) {
+      const scalar_t* yk = y + p.out + k * mul;
+#pragma omp simd
+      for (int64_t u = 0; u < mul; ++u) t[u] = wp[u] * yk[u];
       for (int64_t i = 0; i < d1; ++i) {
-        scalar_t s = 0;
-        for (int64_t k = 0; k < d3; ++k) s += M[i * d3 + k] * yu[k];
-        ou[i] += w[p.weight + u] * s;
+        const scalar_t m = M[i * d3 + k];
+        if (m == scalar_t(0)) continue;
+        scalar_t* oi = out + p.in1 + i * mul;
+#pragma omp simd
+        for (int64_t u = 0; u < mul; ++u) oi[u] += m * t[u];
       }
-    } else {  // CONV_WEIGHT
-      const scalar_t* xu = x + p.in1 + u * d1;
-      const scalar_t* yu = y + p.out + u * d3;
-      scalar_t s = 0;
-      for (int64_t i = 0; i < d1; ++i)
-        for (int64_t k = 0; k < d3; ++k) s += xu[i] * M[i * d3 + k] * yu[k];
-      out[p.weight + u] += s;
+    }
+  } else {  // CONV_WEIGHT: out[u] += sum_ik M[i,k] x[i,u] y[k,u]
+    scalar_t* ow = out + p.weight;
+    for (int64_t i = 0; i < d1; ++i) {
+      const scalar_t* xi = x + p.in1 + i * mul;
+      for (int64_t k = 0; k < d3; ++k) {
+        const scalar_t m = M[i * d3 + k];
+        if (m == scalar_t(0)) continue;
+        const scalar_t* yk = y + p.out + k * mul;
+#pragma omp simd
+        for (int64_t u = 0; u < mul; ++u) ow[u] += m * xi[u] * yk[u];
+      }
     }
   }
 }
 
 template <typename scalar_t>
 using ConvPathFn = void (*)(const Path&, const Coefficient<scalar_t>*, const scalar_t*, const scalar_t*,
-                            const scalar_t*, const scalar_t*, scalar_t*, scalar_t*);
+                            const scalar_t*, const scalar_t*, scalar_t*, scalar_t*, int64_t);
 
 template <typename scalar_t, int64_t OPEN>
 ConvPathFn<scalar_t> conv_path_for(int64_t d1, int64_t d3) {
@@ -108,7 +159,7 @@ std::vector<ConvPathFn<scalar_t>> conv_path_kernels(const PathList<scalar_t>& li
 }
 
 template <typename scalar_t>
-void conv_cpu(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& weight, const at::Tensor& y,
+void conv_cpu(const at::Tensor& x_, const at::Tensor& sh, const at::Tensor& weight, const at::Tensor& y_,
               const at::Tensor& center, const at::Tensor& neighbor, const PathList<scalar_t>& list, int64_t open,
               int64_t num_nodes, at::Tensor& result) {
   const int64_t num_edges = center.size(0);
@@ -117,27 +168,32 @@ void conv_cpu(const at::Tensor& x, const at::Tensor& sh, const at::Tensor& weigh
   scalar_t* res = result.data_ptr<scalar_t>();
   const int64_t width = result.size(1);
   const auto kernels = conv_path_kernels(list, open);
+  const at::Tensor x = channel_minor<scalar_t>(x_, list.in1_blocks), y = channel_minor<scalar_t>(y_, list.out_blocks);
+  const int64_t scratch_size = list.max_mul + list.max_block;
   auto edge = [&](int64_t e, scalar_t* out, scalar_t* scratch) {
     const scalar_t *xe = row_of<scalar_t>(x, n_idx[e]), *she = row_of<scalar_t>(sh, e),
                    *we = row_of<scalar_t>(weight, e), *ye = row_of<scalar_t>(y, c_idx[e]);
-    for (size_t p = 0; p < kernels.size(); ++p) kernels[p](list.paths[p], list.cg.data(), xe, she, we, ye, out, scratch);
+    for (size_t p = 0; p < kernels.size(); ++p)
+      kernels[p](list.paths[p], list.cg.data(), xe, she, we, ye, out, scratch, list.max_mul);
   };
   if (open == CONV_X || open == CONV_OUT) {
     const bool to_center = open == CONV_OUT;
+    const std::vector<Block>& blocks = to_center ? list.out_blocks : list.in1_blocks;
     const EdgesByRow groups(to_center ? c_idx : n_idx, num_edges, num_nodes, to_center ? "center" : "neighbor");
     check_range(to_center ? n_idx : c_idx, num_edges, num_nodes, to_center ? "neighbor" : "center");
     at::parallel_for(0, num_nodes, 16, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> scratch(list.max_block);
+      std::vector<scalar_t> scratch(scratch_size), row(width);
       for (int64_t r = begin; r < end; ++r) {
-        scalar_t* out = zero_row(res, r, width);
-        for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n) edge(groups.edges[n], out, scratch.data());
+        std::fill(row.begin(), row.end(), scalar_t(0));
+        for (int64_t n = groups.row_start[r]; n < groups.row_start[r + 1]; ++n) edge(groups.edges[n], row.data(), scratch.data());
+        from_channel_minor(row.data(), zero_row(res, r, width), blocks);
       }
     });
   } else {
     check_range(c_idx, num_edges, num_nodes, "center");
     check_range(n_idx, num_edges, num_nodes, "neighbor");
     at::parallel_for(0, num_edges, 64, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> scratch(list.max_block);
+      std::vector<scalar_t> scratch(scratch_size);
       for (int64_t e = begin; e < end; ++e) edge(e, zero_row(res, e, width), scratch.data());
     });
   }

@@ -92,11 +92,29 @@ struct Coefficient {
   scalar_t value;
 };
 
+// A feature block of `mul` channels of dimension `dim` from column `start`.
+struct Block {
+  int64_t start, mul, dim;
+};
+
+// Adds a path's block to `blocks` unless a block starts at the same column (paths share input blocks).
+void add_block(std::vector<Block>& blocks, const Block& block) {
+  for (const Block& b : blocks)
+    if (b.start == block.start) {
+      TORCH_CHECK(b.mul == block.mul && b.dim == block.dim, "nequip_ops: two paths read the block at column ",
+                  block.start, " with different shapes");
+      return;
+    }
+  blocks.push_back(block);
+}
+
 template <typename scalar_t>
 struct PathList {
   std::vector<Path> paths;
   std::vector<Coefficient<scalar_t>> cg;
-  int64_t max_block = 1;  // largest (2 l1 + 1) (2 l_out + 1): scratch size per thread
+  std::vector<Block> in1_blocks, out_blocks;  // the distinct blocks of input 1 and of the output
+  int64_t max_block = 1;                      // largest (2 l1 + 1) (2 l_out + 1)
+  int64_t max_mul = 1;                        // largest multiplicity
 
   PathList(const at::Tensor& table, const at::Tensor& cg_index, const at::Tensor& cg_value) {
     const at::Tensor t = table.contiguous();
@@ -104,7 +122,11 @@ struct PathList {
     for (int64_t r = 0; r < t.size(0); ++r, p += PATH_COLUMNS) {
       paths.push_back({p[MUL], 2 * p[L1] + 1, 2 * p[L2] + 1, 2 * p[L_OUT] + 1, p[IN1_START], p[IN2_START],
                        p[OUT_START], p[WEIGHT_START], p[CG_BEGIN], p[CG_END]});
-      max_block = std::max(max_block, paths.back().d1 * paths.back().d3);
+      const Path& path = paths.back();
+      max_block = std::max(max_block, path.d1 * path.d3);
+      max_mul = std::max(max_mul, path.mul);
+      add_block(in1_blocks, {path.in1, path.mul, path.d1});
+      add_block(out_blocks, {path.out, path.mul, path.d3});
     }
     const at::Tensor idx = cg_index.contiguous();
     const at::Tensor val = cg_value.to(c10::CppTypeToScalarType<scalar_t>::value).contiguous();
