@@ -28,6 +28,7 @@ TOLERANCE = {"cpu": 1e-12, "cuda": 1e-10}
 # the CPU kernels are compiled once per instruction set (extensions/csrc/tp_cpu_isa.h); each copy is
 # checked (a CPU without one runs the next lower copy)
 CPU_ISAS = ["baseline", "avx2", "avx512"]
+DEVICE_ISAS = [("cpu", isa) for isa in CPU_ISAS] + [(device, "") for device in DEVICES if device != "cpu"]
 CHANNELWISE_LAYOUTS = [
     ("2x0e+2x1o", "2x0e+2x1o", "0e+1o+1e"),
     ("3x0e+3x1o+3x2e+3x3o", "3x0e+3x1o+3x2e", "0e+0o+1o+1e+2e+2o+3o"),
@@ -73,8 +74,7 @@ CASES = [(ConvolutionTP, layout, _conv_inputs) for layout in CONV_LAYOUTS] + [
 ]
 
 
-@pytest.mark.parametrize("cpu_isa", CPU_ISAS)
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device,cpu_isa", DEVICE_ISAS)
 @pytest.mark.parametrize("cls,layout,make_inputs", CASES, ids=lambda c: getattr(c, "__name__", str(c)))
 def test_derivatives_equal_reference(cls, layout, make_inputs, device, cpu_isa, float64_default, monkeypatch):
     monkeypatch.setenv("NEQUIP_OPS_CPU_ISA", cpu_isa)
