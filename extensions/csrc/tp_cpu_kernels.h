@@ -59,6 +59,26 @@ at::Tensor channel_minor(const at::Tensor& t, const std::vector<Block>& blocks) 
   return out;
 }
 
+// dst[b,u] += sum_a coupling(a, b) w[u] src[a,u] over the `na` source and `nb` destination rows of a
+// channel-minor block (the x and out slots of the convolution, which mirror each other); `t` holds
+// w * src[a] for one a at a time, and zero couplings are skipped.
+template <typename scalar_t, typename Coupling>
+void couple_rows(const scalar_t* w, const scalar_t* src, int64_t na, scalar_t* dst, int64_t nb, int64_t mul, scalar_t* t,
+                 Coupling coupling) {
+  for (int64_t a = 0; a < na; ++a) {
+    const scalar_t* sa = src + a * mul;
+#pragma omp simd
+    for (int64_t u = 0; u < mul; ++u) t[u] = w[u] * sa[u];
+    for (int64_t b = 0; b < nb; ++b) {
+      const scalar_t m = coupling(a, b);
+      if (m == scalar_t(0)) continue;
+      scalar_t* db = dst + b * mul;
+#pragma omp simd
+      for (int64_t u = 0; u < mul; ++u) db[u] += m * t[u];
+    }
+  }
+}
+
 // One path of one convolution edge: adds dT/d(open slot) of this (edge, path) to `out`, the open
 // slot's row (channel-minor for x and out, as are the x and y rows read here). M[i,k] = sum_j sh[j]
 // C[i,j,k] is formed once; then each nonzero M[i,k] is one pass over the channels. D1, D3 > 0 fix
@@ -88,31 +108,9 @@ void conv_path(const Path& p, const Coefficient<scalar_t>* cg, const scalar_t* x
   for (const auto* c = begin; c != end; ++c) M[c->i * d3 + c->k] += c->value * sh[p.in2 + c->j];
   scalar_t* t = scratch;
   if constexpr (OPEN == CONV_OUT) {  // out[k,u] += M[i,k] w[u] x[i,u]
-    for (int64_t i = 0; i < d1; ++i) {
-      const scalar_t* xi = x + p.in1 + i * mul;
-#pragma omp simd
-      for (int64_t u = 0; u < mul; ++u) t[u] = wp[u] * xi[u];
-      for (int64_t k = 0; k < d3; ++k) {
-        const scalar_t m = M[i * d3 + k];
-        if (m == scalar_t(0)) continue;
-        scalar_t* ok = out + p.out + k * mul;
-#pragma omp simd
-        for (int64_t u = 0; u < mul; ++u) ok[u] += m * t[u];
-      }
-    }
+    couple_rows(wp, x + p.in1, d1, out + p.out, d3, mul, t, [&](int64_t i, int64_t k) { return M[i * d3 + k]; });
   } else if constexpr (OPEN == CONV_X) {  // out[i,u] += M[i,k] w[u] y[k,u]
-    for (int64_t k = 0; k < d3; ++k) {
-      const scalar_t* yk = y + p.out + k * mul;
-#pragma omp simd
-      for (int64_t u = 0; u < mul; ++u) t[u] = wp[u] * yk[u];
-      for (int64_t i = 0; i < d1; ++i) {
-        const scalar_t m = M[i * d3 + k];
-        if (m == scalar_t(0)) continue;
-        scalar_t* oi = out + p.in1 + i * mul;
-#pragma omp simd
-        for (int64_t u = 0; u < mul; ++u) oi[u] += m * t[u];
-      }
-    }
+    couple_rows(wp, y + p.out, d3, out + p.in1, d1, mul, t, [&](int64_t k, int64_t i) { return M[i * d3 + k]; });
   } else {  // CONV_WEIGHT: out[u] += sum_ik M[i,k] x[i,u] y[k,u]
     scalar_t* ow = out + p.weight;
     for (int64_t i = 0; i < d1; ++i) {
