@@ -7,6 +7,8 @@
 // copy the CPU lacks is never run. Other compilers and architectures build the baseline only.
 #pragma once
 
+#include <c10/util/Exception.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -40,9 +42,17 @@ inline CpuIsa cpu_isa() {
   const CpuIsa best = best_cpu_isa();
   const char* asked = std::getenv("NEQUIP_OPS_CPU_ISA");
   if (asked == nullptr || *asked == '\0') return best;
-  const CpuIsa wanted = std::strcmp(asked, "baseline") == 0 ? CpuIsa::baseline
-                        : std::strcmp(asked, "avx2") == 0   ? CpuIsa::avx2
-                                                            : CpuIsa::avx512;
+  CpuIsa wanted;
+  if (std::strcmp(asked, "baseline") == 0) {
+    wanted = CpuIsa::baseline;
+  } else if (std::strcmp(asked, "avx2") == 0) {
+    wanted = CpuIsa::avx2;
+  } else if (std::strcmp(asked, "avx512") == 0) {
+    wanted = CpuIsa::avx512;
+  } else {
+    TORCH_CHECK(false, "nequip_ops: NEQUIP_OPS_CPU_ISA='", asked,
+                "' is not one of baseline, avx2, avx512; unset it to run the best copy this CPU has");
+  }
   return wanted < best ? wanted : best;
 }
 

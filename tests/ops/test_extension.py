@@ -235,3 +235,11 @@ template at::Tensor channelwise_launch(const ChevronLaunch&, {arguments.replace(
                    "-o", str(tmp_path / f"{source.stem}.o")]
         result = subprocess.run(command, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-4000:]
+
+
+def test_unknown_cpu_isa_is_a_clear_error(monkeypatch):
+    ref, ext = _pair(ConvolutionTP, *CONV_LAYOUTS[0])
+    (x, sh, w), (center, neighbor) = _conv_inputs(ref)
+    monkeypatch.setenv("NEQUIP_OPS_CPU_ISA", "avx3")
+    with pytest.raises(RuntimeError, match="NEQUIP_OPS_CPU_ISA='avx3' is not one of baseline, avx2, avx512"):
+        ext(x, sh, w, center, neighbor)
