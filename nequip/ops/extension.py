@@ -103,10 +103,24 @@ def library_path() -> str:
     return str(library)
 
 
+CPU_ISAS = ("baseline", "avx2", "avx512")
+
+
+def check_cpu_isa_setting() -> None:
+    """Raises :class:`ExtensionUnavailable` if ``NEQUIP_OPS_CPU_ISA`` is set to an unknown value (the
+    kernels check it too, but there it would surface as a RuntimeError from inside torch)."""
+    asked = os.environ.get("NEQUIP_OPS_CPU_ISA", "")
+    if asked and asked not in CPU_ISAS:
+        raise ExtensionUnavailable(
+            f"NEQUIP_OPS_CPU_ISA='{asked}' is not one of {', '.join(CPU_ISAS)}; unset it to run the best copy this CPU has"
+        )
+
+
 @functools.lru_cache(maxsize=None)
 def load() -> str:
     """Builds (once), loads the library into this process and registers fake implementations and
     autograd formulas; returns the library path. Raises :class:`ExtensionUnavailable`."""
+    check_cpu_isa_setting()
     path = library_path()
     if not hasattr(torch.ops.nequip_ops, "conv_contract"):
         torch.ops.load_library(path)

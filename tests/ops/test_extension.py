@@ -27,7 +27,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 TOLERANCE = {"cpu": 1e-12, "cuda": 1e-10}
 # the CPU kernels are compiled once per instruction set (extensions/csrc/tp_cpu_isa.h); each copy is
 # checked (a CPU without one runs the next lower copy)
-CPU_ISAS = ["baseline", "avx2", "avx512"]
+CPU_ISAS = list(extension.CPU_ISAS)
 DEVICE_ISAS = [("cpu", isa) for isa in CPU_ISAS] + [(device, "") for device in DEVICES if device != "cpu"]
 CHANNELWISE_LAYOUTS = [
     ("2x0e+2x1o", "2x0e+2x1o", "0e+1o+1e"),
@@ -243,3 +243,5 @@ def test_unknown_cpu_isa_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("NEQUIP_OPS_CPU_ISA", "avx3")
     with pytest.raises(RuntimeError, match="NEQUIP_OPS_CPU_ISA='avx3' is not one of baseline, avx2, avx512"):
         ext(x, sh, w, center, neighbor)
+    with pytest.raises(extension.ExtensionUnavailable, match="NEQUIP_OPS_CPU_ISA='avx3' is not one of"):
+        extension.check_cpu_isa_setting()  # what a CLI run meets first: a one-line setup error
